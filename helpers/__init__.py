@@ -1,0 +1,24 @@
+"""Small, tested helpers that the course notebooks import.
+
+One module per concern: `batches` (mini-batches), `progress` (the status bar), `softplus`
+(a numerically stable activation), `training` (the custom training loop) and `runtime`
+(notebook set-up and distribution strategies).
+"""
+
+from helpers.batches import epoch_batches, random_batch
+from helpers.progress import StatusBar, format_status, print_status_bar
+from helpers.runtime import distribution_strategy, setup
+from helpers.softplus import stable_softplus
+from helpers.training import train
+
+__all__ = [
+    "StatusBar",
+    "distribution_strategy",
+    "epoch_batches",
+    "format_status",
+    "print_status_bar",
+    "random_batch",
+    "setup",
+    "stable_softplus",
+    "train",
+]

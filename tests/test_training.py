@@ -1,0 +1,181 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import train
+
+
+class CountSeen(keras.metrics.Metric):
+    """Counts the instances it is updated with: tells whether epochs are full and metrics reset."""
+
+    def __init__(self, name="seen", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.count.assign_add(tf.cast(tf.shape(y_true)[0], self.count.dtype))
+
+    def result(self):
+        return self.count
+
+
+class TrainingCalls(keras.layers.Layer):
+    """Identity layer that counts the calls made with training=True."""
+
+    def build(self, input_shape):
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls")
+
+    def call(self, inputs, training=None):
+        if training:
+            self.calls.assign_add(1.0)
+        return inputs
+
+
+def linear_data(n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    y = X @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32) + 0.3
+    return X, y
+
+
+def linear_model(seed=0, **dense_kwargs):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, **dense_kwargs)])
+
+
+def fit(model, X, y, **kwargs):
+    defaults = dict(epochs=2, batch_size=16, optimizer=keras.optimizers.SGD(0.05),
+                    loss_fn=keras.losses.MeanSquaredError(), rng=0, verbose=False)
+    return train(model, X, y, **{**defaults, **kwargs})
+
+
+def test_learns_and_returns_one_value_per_epoch_and_metric():
+    X, y = linear_data()
+    history = fit(linear_model(), X, y, epochs=20, metrics=["mae"], validation_data=(X[:20], y[:20]))
+    assert sorted(history) == ["loss", "mae", "val_loss", "val_mae"]
+    assert all(len(values) == 20 for values in history.values())
+    assert history["loss"][-1] < 0.01 * history["loss"][0]
+
+
+def test_every_epoch_visits_every_instance_once_and_metrics_reset():
+    X, y = linear_data(n=103)
+    history = fit(linear_model(), X, y, epochs=3, metrics=[CountSeen()])
+    assert history["seen"] == [103.0, 103.0, 103.0]
+
+
+def test_calls_the_model_with_training_true_once_per_step():
+    X, y = linear_data(n=50)
+    layer = TrainingCalls()
+    model = keras.Sequential([keras.Input((3,)), layer, keras.layers.Dense(1)])
+    fit(model, X, y, epochs=2, batch_size=10, validation_data=(X, y))
+    assert float(layer.calls) == 10.0  # 5 steps x 2 epochs; validation calls with training=False
+
+
+def test_adds_regularization_losses_to_the_loss():
+    X, y = linear_data()
+    model = linear_model(kernel_regularizer=keras.regularizers.L2(10.0))
+    kernel, bias = (w.numpy() for w in model.weights)
+    history = fit(model, X, y, epochs=1, batch_size=100, optimizer=keras.optimizers.SGD(0.0))
+    expected = np.mean((X @ kernel + bias - y) ** 2) + 10.0 * np.sum(kernel**2)
+    assert history["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_honours_the_optimizers_clipnorm():
+    X, y = linear_data()
+    model = linear_model()
+    before = [w.numpy() for w in model.weights]
+    fit(model, X, y, epochs=1, batch_size=100, optimizer=keras.optimizers.SGD(1.0, clipnorm=1e-3))
+    for old, new in zip(before, model.weights):
+        change = np.linalg.norm(new.numpy() - old)
+        assert 0 < change <= 1e-3 * (1 + 1e-5)  # each variable's gradient is clipped to norm 1e-3
+
+
+def test_applies_variable_constraints_after_every_update():
+    X, y = linear_data()
+    model = linear_model(kernel_constraint=keras.constraints.NonNeg())
+    fit(model, X, y, epochs=2, optimizer=keras.optimizers.SGD(0.5))
+    kernel = model.weights[0].numpy()
+    assert np.all(kernel >= 0)
+    assert kernel[1, 0] == 0.0  # the true weight is -2: without the constraint it would go negative
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_chunked_execution_matches_step_by_step(jit_compile):
+    X, y = linear_data(n=90)
+    weights = []
+    for steps_per_execution in (1, 4, 1000):
+        model = linear_model(seed=1)
+        fit(model, X, y, epochs=3, batch_size=8, optimizer=keras.optimizers.Nadam(0.01),
+            steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+        weights.append(np.concatenate([w.numpy().ravel() for w in model.weights]))
+    np.testing.assert_allclose(weights[1], weights[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(weights[2], weights[0], rtol=1e-6, atol=1e-7)
+
+
+def test_same_seed_same_result_other_seed_other_result():
+    X, y = linear_data()
+    runs = [fit(linear_model(), X, y, rng=seed)["loss"] for seed in (5, 5, 6)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_validation_scores_match_an_independent_evaluation():
+    X, y = linear_data()
+    X_val, y_val = linear_data(n=40, seed=1)
+    model = linear_model()
+    history = fit(model, X, y, metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
+                  validation_data=(X_val, y_val))
+    y_pred = model.predict(X_val, verbose=0)
+    assert history["val_loss"][-1] == pytest.approx(np.mean((y_pred - y_val) ** 2), rel=1e-5)
+    assert history["val_mae"][-1] == pytest.approx(np.mean(np.abs(y_pred - y_val)), rel=1e-5)
+
+
+def test_prints_an_epoch_header_and_one_status_line_per_epoch(capsys):
+    X, y = linear_data(n=64)
+    fit(linear_model(), X, y, epochs=2, metrics=["mae"], validation_data=(X, y), verbose=True)
+    out = capsys.readouterr().out
+    lines = [line.split("\r")[-1] for line in out.split("\n")]
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    assert lines[1].startswith("4/4 [==============================] - loss: ")
+    assert " - mae: " in lines[1] and " - val_loss: " in lines[1] and " - val_mae: " in lines[1]
+
+
+def test_accepts_pandas_and_unbuilt_models():
+    pd = pytest.importorskip("pandas")
+    X, y = linear_data()
+    model = keras.Sequential([keras.layers.Dense(1)])
+    history = fit(model, pd.DataFrame(X), pd.Series(y[:, 0]), epochs=1)
+    assert model.built and len(history["loss"]) == 1
+
+
+def bad_call(**change):
+    X, y = linear_data(n=10)
+    arguments = dict(model=linear_model(), X=X, y=y, epochs=1, optimizer=keras.optimizers.SGD(),
+                     loss_fn=keras.losses.MeanSquaredError(), verbose=False)
+    arguments.update(change)
+    return arguments
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (dict(epochs=0), ValueError, r"`epochs` must be a positive integer. Received: epochs=0"),
+        (dict(batch_size=-1), ValueError, r"`batch_size` must be a positive integer. Received: batch_size=-1"),
+        (dict(steps_per_execution=0), ValueError, r"`steps_per_execution` must be a positive integer"),
+        (dict(y=np.zeros((9, 1))), ValueError, r"len\(X\)=10, len\(y\)=9"),
+        (dict(model=lambda x: x), TypeError, r"`model` must be a keras.Model"),
+        (dict(optimizer="adam"), TypeError, r"`optimizer` must be a keras.optimizers.Optimizer instance.*Received: optimizer='adam'"),
+        (dict(loss_fn="mse"), TypeError, r"`loss_fn` must be a callable"),
+        (dict(metrics=[len]), TypeError, r"`metrics` must be a sequence of keras.metrics.Metric"),
+        (dict(metrics=["no_such_metric"]), ValueError, r"unknown name 'no_such_metric'"),
+        (dict(metrics=["mae", "mae"]), ValueError, r"`metrics` must have distinct names"),
+        (dict(metrics=[keras.metrics.Mean(name="loss")]), ValueError, r"none of them 'loss'"),
+        (dict(validation_data=np.zeros((3, 3))), ValueError, r"`validation_data` must be a pair \(X_val, y_val\)"),
+        (dict(validation_data=(np.zeros((3, 3)), np.zeros(2))), ValueError, r"len\(X\)=3, len\(y\)=2"),
+        (dict(rng=0.5), TypeError, r"`rng` must be an integer seed"),
+    ],
+)
+def test_bad_inputs_name_the_argument(change, error, message):
+    with pytest.raises(error, match=message):
+        train(**bad_call(**change))

@@ -22,7 +22,7 @@ def _on_tpu_runtime() -> bool:
     return os.path.exists("/dev/accel0") or bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
 
 
-def setup(seed: int = 42, *, deterministic: bool = True) -> str:
+def setup(seed: int = 42, *, deterministic: bool = True) -> None:
     """Seed every random generator, make ops deterministic, set plot defaults, report versions.
 
     Call it once, at the top of a notebook. Op determinism makes results repeatable on the same
@@ -32,8 +32,8 @@ def setup(seed: int = 42, *, deterministic: bool = True) -> str:
         seed: seeds Python's, NumPy's, TensorFlow's and Keras's generators.
         deterministic: enable `tf.config.experimental.enable_op_determinism()`.
 
-    Returns:
-        The one-line report it prints, e.g. "TensorFlow 2.21.0 · Keras 3.15.1 · Python 3.11.7 · CPU".
+    Prints:
+        One line, e.g. "TensorFlow 2.21.0 · Keras 3.15.1 · Python 3.11.7 · CPU".
 
     Raises:
         ValueError: if `seed` is not a non-negative integer.
@@ -41,7 +41,6 @@ def setup(seed: int = 42, *, deterministic: bool = True) -> str:
     Example:
         >>> setup(seed=0)  # doctest: +ELLIPSIS
         TensorFlow ... · Keras ... · Python ... · ...
-        '...'
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
@@ -58,7 +57,6 @@ def setup(seed: int = 42, *, deterministic: bool = True) -> str:
         f"Python {platform.python_version()} · {_device()}"
     )
     print(report)
-    return report
 
 
 def distribution_strategy() -> tf.distribute.Strategy:

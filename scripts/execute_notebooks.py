@@ -1,0 +1,78 @@
+"""Execute the book's notebooks in place on the CPU, so their stored outputs are reproducible.
+
+Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: every notebook in book/)
+
+Each notebook runs top to bottom in a fresh kernel of this environment, with the GPU hidden, TF's
+logs silenced and Python's hash seed fixed. Then streams are merged with carriage returns applied
+(what a reader sees), TensorFlow's stderr logs are dropped, and timing metadata is removed, so that
+re-executing an unchanged notebook changes nothing but hardware-dependent cells.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)
+TF_LOG_LINE = re.compile(
+    r"^(WARNING: All log messages before absl.*|[IWEF]\d{4} .*|WARNING:tensorflow:.*|"
+    r"To enable the following instructions.*|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] .*)\n?",
+    re.MULTILINE,
+)
+
+
+def tidy(outputs: list) -> list:
+    """Merge consecutive streams, apply `\\r`, and drop TensorFlow's log lines from stderr."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None
+                and previous.output_type == "stream" and previous.name == output.name):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    kept = []
+    for output in merged:
+        if output.output_type == "stream":
+            output.text = CARRIAGE_RETURN.sub("", output.text)
+            if output.name == "stderr":
+                output.text = TF_LOG_LINE.sub("", output.text)
+            if not output.text:
+                continue
+        kept.append(output)
+    return kept
+
+
+def execute(path: Path) -> float:
+    notebook = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    client = NotebookClient(
+        notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = tidy(cell.outputs)
+            cell.metadata.pop("execution", None)
+    nbformat.write(notebook, path)
+    return time.perf_counter() - start
+
+
+def main(arguments: list[str]) -> None:
+    os.environ.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="-1")
+    paths = [Path(a) for a in arguments] or sorted((ROOT / "book").rglob("*.ipynb"))
+    for path in paths:
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        print(f"{path.relative_to(ROOT) if path.is_absolute() else path}: {execute(path):.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -11,67 +13,11 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.batches import RngLike, _check, as_generator
+from helpers.checkpointing import TrainingCheckpoint
 from helpers.progress import print_status_bar
+from helpers.training_inputs import as_tensor, check_data, check_metrics, check_model, optimizer_groups, positive_int
 
 History = dict[str, list[float]]
-
-
-def _as_tensor(data: Any) -> tf.Tensor:
-    array = data.to_numpy() if hasattr(data, "to_numpy") else data
-    tensor = tf.convert_to_tensor(array)
-    if tensor.dtype.is_floating and tensor.dtype != keras.config.floatx():
-        tensor = tf.cast(tensor, keras.config.floatx())
-    return tensor
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def _metric_named(name: str) -> keras.metrics.Metric:
-    # keras.metrics.get("mae") is named "mean_absolute_error"; keep the short name the reader wrote.
-    try:
-        metric = keras.metrics.get(name)
-    except ValueError:
-        raise ValueError(f"`metrics` must name Keras metrics, e.g. 'mae'. Received an unknown name {name!r}") from None
-    return type(metric).from_config({**metric.get_config(), "name": name})
-
-
-def _check_arguments(model, optimizer, loss_fn, metrics, validation_data) -> list[keras.metrics.Metric]:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: model of type {type(model).__name__}")
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise TypeError(
-            "`optimizer` must be a keras.optimizers.Optimizer instance, e.g. keras.optimizers.Nadam(). "
-            f"Received: optimizer={optimizer!r}"
-        )
-    if not callable(loss_fn):
-        raise TypeError(
-            "`loss_fn` must be a callable loss(y_true, y_pred), e.g. keras.losses.MeanSquaredError(). "
-            f"Received: loss_fn={loss_fn!r}"
-        )
-    if isinstance(metrics, (str, keras.metrics.Metric)):
-        metrics = [metrics]
-    resolved = [_metric_named(m) if isinstance(m, str) else m for m in metrics]
-    for m in resolved:
-        if not isinstance(m, keras.metrics.Metric):
-            raise TypeError(
-                "`metrics` must be a sequence of keras.metrics.Metric instances or names such as 'mae'. "
-                f"Received an item {m!r}"
-            )
-    names = ["loss"] + [m.name for m in resolved]
-    if len(set(names)) != len(names):
-        raise ValueError(f"`metrics` must have distinct names, none of them 'loss'. Received names: {names[1:]}")
-    if validation_data is not None and (
-        not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2
-    ):
-        raise ValueError(
-            "`validation_data` must be a pair (X_val, y_val) or None. "
-            f"Received: validation_data of type {type(validation_data).__name__}"
-        )
-    return resolved
 
 
 def train(
@@ -81,12 +27,14 @@ def train(
     *,
     epochs: int,
     batch_size: int = 32,
-    optimizer: keras.optimizers.Optimizer,
+    optimizer: keras.optimizers.Optimizer | Sequence[tuple[keras.optimizers.Optimizer, Any]],
     loss_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
     metrics: Sequence[keras.metrics.Metric | str] = (),
     validation_data: tuple[Any, Any] | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    checkpoint_dir: str | Path | None = None,
     steps_per_execution: int = 256,
-    jit_compile: bool = True,
+    jit_compile: bool | None = None,
     rng: RngLike = None,
     verbose: bool = True,
 ) -> History:
@@ -97,20 +45,28 @@ def train(
     clips gradients if it has `clipnorm`/`clipvalue` and applies variable constraints after each
     update (Keras 3 optimizers do both in `apply_gradients`); metrics are reset every epoch. For
     speed, `steps_per_execution` steps run in one compiled (XLA) call on batches gathered from
-    tensors already on the device, and the status bar is redrawn between calls.
+    tensors already in memory, and the status bar is redrawn between calls.
+
+    A step whose loss or gradients are not finite is never applied: training stops with a
+    `FloatingPointError` naming the epoch and step. Ctrl-C stops after the running call and
+    returns the history of the finished epochs. With `checkpoint_dir`, every epoch ends with a
+    checkpoint (and so does an interrupt); calling `train` again with the same folder resumes.
 
     Args:
-        model: a built `keras.Model`.
+        model: a built `keras.Model` (created in `strategy.scope()` when a strategy is given).
         X: training inputs (NumPy array, tensor or pandas object).
-        y: training targets, as many as `X`.
-        epochs: number of full passes over the data.
-        batch_size: instances per step (the last step of an epoch takes the remainder).
-        optimizer: a Keras optimizer.
+        y: training targets, as many as `X`, shaped like the model's outputs.
+        epochs: the total number of full passes over the data (a resumed run counts earlier ones).
+        batch_size: instances per step, over all replicas (the last step of an epoch takes the rest).
+        optimizer: a Keras optimizer, or a list of `(optimizer, layers_or_variables)` pairs that
+            gives every trainable variable to exactly one optimizer.
         loss_fn: `loss_fn(y_true, y_pred)`, a Keras loss or a function (its mean is taken).
         metrics: Keras metrics (or names, e.g. `"mae"`), reported and returned per epoch.
         validation_data: `(X_val, y_val)`, evaluated after every epoch, or `None`.
+        strategy: a `tf.distribute.Strategy`; `None` for the current one (usually the default).
+        checkpoint_dir: a folder for checkpoints and resuming, or `None`.
         steps_per_execution: training steps per compiled call.
-        jit_compile: compile the steps with XLA.
+        jit_compile: compile the steps with XLA; `None` means yes on a single replica.
         rng: seed or `numpy.random.Generator` for the shuffling, or `None`.
         verbose: print an epoch header and a status bar.
 
@@ -119,8 +75,10 @@ def train(
 
     Raises:
         ValueError: for a non-positive `epochs`, `batch_size` or `steps_per_execution`, data of
-            mismatched lengths, or colliding metric names.
+            mismatched lengths or shapes, an unbuilt model, colliding metric names, or optimizers
+            that do not cover each trainable variable exactly once.
         TypeError: for a model, optimizer, loss or metric of the wrong kind.
+        FloatingPointError: when a step's loss or gradients are not finite.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -130,70 +88,170 @@ def train(
         >>> sorted(history), len(history["loss"])
         (['loss', 'mae'], 2)
     """
-    epochs = _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size")
-    steps_per_execution = _positive_int(steps_per_execution, "steps_per_execution")
+    # -- Check everything before the first step, so mistakes fail fast and clearly.
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
+    steps_per_execution = positive_int(steps_per_execution, "steps_per_execution")
     n = _check(X, y, batch_size)
-    metrics = _check_arguments(model, optimizer, loss_fn, metrics, validation_data)
+    check_model(model)
+    groups = optimizer_groups(optimizer, model)
+    if not callable(loss_fn):
+        raise TypeError(
+            "`loss_fn` must be a callable loss(y_true, y_pred), e.g. keras.losses.MeanSquaredError(). "
+            f"Received: loss_fn={loss_fn!r}"
+        )
+    metrics = check_metrics(metrics)
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
+        raise ValueError(
+            "`validation_data` must be a pair (X_val, y_val) or None. "
+            f"Received: validation_data of type {type(validation_data).__name__}"
+        )
+    X, y = as_tensor(X), as_tensor(y)
+    check_data(X, y, model, loss_fn)
     if validation_data is not None:
         _check(*validation_data, batch_size)
+        validation_data = tuple(as_tensor(d) for d in validation_data)
+        check_data(*validation_data, model, loss_fn, where="validation_data")
     rng = as_generator(rng)
-    X, y = _as_tensor(X), _as_tensor(y)
-    if not model.built:
-        model(X[:1])
-    optimizer.build(model.trainable_variables)  # create its slots now, outside tf.function
-    loss_tracker = keras.metrics.Mean(name="loss")
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    jit_compile = replicas == 1 if jit_compile is None else jit_compile
+    with strategy.scope():
+        # Under several replicas the metrics' totals must be created in the strategy's scope.
+        metrics = [type(m).from_config(m.get_config()) for m in metrics] if replicas > 1 else metrics
+        loss_tracker = keras.metrics.Mean(name="loss")
+        for optimizer_, variables in groups:
+            optimizer_.build(variables)  # create the slots now, outside tf.function
     trackers = [loss_tracker, *metrics]
+    variables = [v for _, group in groups for v in group]
 
-    def train_step(X_batch, y_batch):
+    def per_example_loss(y_batch, y_pred):
+        # Keras loss objects already divide by the number of replicas inside strategy.run; their
+        # unreduced `call` does not, so the scaling below is the only one.
+        losses = loss_fn.call(y_batch, y_pred) if isinstance(loss_fn, keras.losses.Loss) else loss_fn(y_batch, y_pred)
+        return tf.reduce_mean(losses)
+
+    def replica_share(data, indices):
+        # Each replica takes its slice of the global batch (slices may differ by one).
+        context = tf.distribute.get_replica_context()
+        size = tf.shape(indices)[0]
+        start = context.replica_id_in_sync_group * size // replicas
+        end = (context.replica_id_in_sync_group + 1) * size // replicas
+        mine = indices[start:end]
+        return [tf.gather(d, mine) for d in data], tf.cast(size, tf.float32)
+
+    def gradients_step(indices):
+        (X_batch, y_batch), global_size = replica_share((X, y), indices)
         with tf.GradientTape() as tape:
             y_pred = model(X_batch, training=True)  # dropout, batch norm... in training mode
-            loss = tf.reduce_mean(loss_fn(y_batch, y_pred))
-            loss = tf.add_n([loss, *model.losses])  # regularization penalties
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        loss_tracker.update_state(loss)
+            share = tf.cast(tf.shape(y_batch)[0], tf.float32) / global_size
+            # This replica's part of the global mean: the optimizer sums gradients over replicas.
+            loss = tf.math.multiply_no_nan(per_example_loss(y_batch, y_pred), share)
+            if model.losses:
+                loss += tf.add_n(model.losses) / replicas  # regularization, counted once in total
+        gradients = tape.gradient(loss, variables)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in [loss, *gradients] if t is not None])
+        not_finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(finite, tf.float32))
+        # The loss goes out as shape (1,), so the replicas' shares can be gathered and summed.
+        return gradients, tf.reshape(loss, [1]), y_batch, y_pred, not_finite == 0.0
+
+    def update_step(gradients):
+        start = 0
+        for optimizer_, group in groups:
+            optimizer_.apply_gradients(zip(gradients[start : start + len(group)], group))
+            start += len(group)
+
+    def update_metrics(loss, y_batch, y_pred):
+        # Metrics see the whole global batch, gathered from the replicas; the loss is weighted
+        # by the batch size (as fit() does), one copy per instance.
+        loss = tf.reduce_sum(strategy.gather(loss, axis=0))
+        y_batch, y_pred = strategy.gather(y_batch, axis=0), strategy.gather(y_pred, axis=0)
+        loss_tracker.update_state(tf.fill(tf.shape(y_batch)[:1], loss))
         for metric in metrics:
             metric.update_state(y_batch, y_pred)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def run_steps(batch_indices):
-        # One Python call runs many steps: the per-call overhead dwarfs a small model's step.
+        # Many steps per Python call: for small models the per-call overhead dwarfs a step.
+        done = tf.constant(0)
         for i in tf.range(tf.shape(batch_indices)[0]):
-            train_step(tf.gather(X, batch_indices[i]), tf.gather(y, batch_indices[i]))
+            gradients, loss, y_batch, y_pred, finite = strategy.run(gradients_step, args=(batch_indices[i],))
+            if not strategy.experimental_local_results(finite)[0]:
+                break  # never write a NaN into the weights
+            strategy.run(update_step, args=(gradients,))
+            update_metrics(loss, y_batch, y_pred)
+            done += 1
+        return done
 
-    @tf.function(jit_compile=jit_compile)
-    def evaluate_batch(X_batch, y_batch):
+    def evaluate_step(indices):
+        (X_batch, y_batch), global_size = replica_share(validation_data, indices)
         y_pred = model(X_batch, training=False)
-        loss = tf.add_n([tf.reduce_mean(loss_fn(y_batch, y_pred)), *model.losses])
-        loss_tracker.update_state(loss, sample_weight=tf.shape(y_batch)[0])
-        for metric in metrics:
-            metric.update_state(y_batch, y_pred)
+        share = tf.cast(tf.shape(y_batch)[0], tf.float32) / global_size
+        loss = tf.math.multiply_no_nan(per_example_loss(y_batch, y_pred), share)
+        if model.losses:
+            loss += tf.add_n(model.losses) / replicas
+        return tf.reshape(loss, [1]), y_batch, y_pred
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def evaluate_batch(indices):
+        update_metrics(*strategy.run(evaluate_step, args=(indices,)))
+
+    # -- Resume from the newest checkpoint, if any.
+    checkpoint = TrainingCheckpoint(checkpoint_dir, model, [o for o, _ in groups], trackers) if checkpoint_dir else None
+    state = checkpoint.restore() if checkpoint else None
+    history: History = state["history"] if state else {}
+    first_epoch, first_step = (state["epoch"] + 1, state["step"]) if state else (1, 0)
+    if state:
+        rng = state["rng"]
+        if verbose:
+            print(f"Resuming from {checkpoint.latest}: epoch {first_epoch}, step {first_step}")
 
     steps = math.ceil(n / batch_size)
-    history: History = {}
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         if verbose:
             print(f"Epoch {epoch}/{epochs}")
-        for tracker in trackers:
-            tracker.reset_state()
+        rng_at_epoch_start = copy.deepcopy(rng.bit_generator.state)
         order = rng.permutation(n).astype(np.int32)
-        full = (n // batch_size) * batch_size
-        chunks = [order[:full].reshape(-1, batch_size)[i : i + steps_per_execution]
-                  for i in range(0, n // batch_size, steps_per_execution)]
-        if full < n:
-            chunks.append(order[full:].reshape(1, -1))  # the smaller last batch
-        done = 0
-        for chunk in chunks:
-            run_steps(tf.constant(chunk))
-            done += len(chunk)
-            if verbose and done < steps:
-                print_status_bar(done, steps, loss_tracker, metrics)
+        done = first_step if epoch == first_epoch else 0
+        if done == 0:
+            for tracker in trackers:
+                tracker.reset_state()
+        try:
+            for chunk in _chunks(order, batch_size, steps_per_execution, skip=done):
+                ran = int(run_steps(tf.constant(chunk)))
+                done += ran
+                if ran < len(chunk):
+                    where = f"the newest checkpoint, {checkpoint.latest}, is intact" if checkpoint and checkpoint.latest else "no update was applied from that step on"
+                    raise FloatingPointError(
+                        f"Non-finite loss or gradients at epoch {epoch}, step {done + 1}/{steps}: training "
+                        f"stopped before applying that update, and {where}. Lower the learning rate, "
+                        "clip gradients (clipnorm=1.0) or check the data for NaN and inf."
+                    )
+                if verbose and done < steps:
+                    print_status_bar(done, steps, loss_tracker, metrics)
+        except KeyboardInterrupt:
+            note = "returning the history of the finished epochs."
+            if checkpoint:
+                at_start = np.random.default_rng()
+                at_start.bit_generator.state = rng_at_epoch_start
+                path = checkpoint.save(epoch=epoch - 1, step=done, rng=at_start, history=history)
+                note = f"saved {path}; call train() again with the same checkpoint_dir to resume."
+            print(f"\nInterrupted at epoch {epoch}, step {done}/{steps}: {note}")
+            return history
+
         results = {t.name: float(t.result()) for t in trackers}
         if validation_data is not None:
-            results.update(_evaluate(evaluate_batch, trackers, validation_data, batch_size))
+            for tracker in trackers:
+                tracker.reset_state()
+            size = max(batch_size, 1024)  # no gradients to keep: bigger batches are faster
+            count = int(validation_data[0].shape[0])
+            for start in range(0, count, size):
+                evaluate_batch(tf.range(start, min(start + size, count)))
+            results.update({f"val_{t.name}": float(t.result()) for t in trackers})
         for name, value in results.items():
             history.setdefault(name, []).append(value)
+        if checkpoint:
+            checkpoint.save(epoch=epoch, step=0, rng=rng, history=history)
         if verbose:
             print_status_bar(steps, steps, results.pop("loss"), results)
     for tracker in trackers:
@@ -201,11 +259,11 @@ def train(
     return history
 
 
-def _evaluate(evaluate_batch, trackers, validation_data, batch_size) -> dict[str, float]:
-    for tracker in trackers:
-        tracker.reset_state()
-    X_val, y_val = (_as_tensor(d) for d in validation_data)
-    size = max(batch_size, 1024)  # no gradients to keep: bigger batches are faster
-    for start in range(0, int(X_val.shape[0]), size):
-        evaluate_batch(X_val[start : start + size], y_val[start : start + size])
-    return {f"val_{t.name}": float(t.result()) for t in trackers}
+def _chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: int = 0) -> Iterator[np.ndarray]:
+    """Index batches of one epoch as arrays of shape (steps, batch_size), from step `skip` on."""
+    full = len(order) // batch_size
+    batches = order[: full * batch_size].reshape(full, batch_size)
+    for start in range(skip, full, steps_per_execution):
+        yield batches[start : start + steps_per_execution]
+    if full * batch_size < len(order) and skip <= full:
+        yield order[full * batch_size :].reshape(1, -1)  # the smaller last batch

@@ -141,12 +141,12 @@ def test_prints_an_epoch_header_and_one_status_line_per_epoch(capsys):
     assert " - mae: " in lines[1] and " - val_loss: " in lines[1] and " - val_mae: " in lines[1]
 
 
-def test_accepts_pandas_and_unbuilt_models():
-    pd = pytest.importorskip("pandas")
+def test_accepts_pandas():
+    import pandas as pd
+
     X, y = linear_data()
-    model = keras.Sequential([keras.layers.Dense(1)])
-    history = fit(model, pd.DataFrame(X), pd.Series(y[:, 0]), epochs=1)
-    assert model.built and len(history["loss"]) == 1
+    history = fit(linear_model(), pd.DataFrame(X), pd.DataFrame(y), epochs=1)
+    assert len(history["loss"]) == 1
 
 
 def bad_call(**change):
@@ -179,3 +179,63 @@ def bad_call(**change):
 def test_bad_inputs_name_the_argument(change, error, message):
     with pytest.raises(error, match=message):
         train(**bad_call(**change))
+
+
+def two_layer_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+
+
+def test_several_optimizers_each_update_their_own_layers():
+    X, y = linear_data()
+    model = two_layer_model()
+    lower, upper = model.layers
+    frozen_upper = [w.numpy() for w in upper.weights]
+    lower_before = [w.numpy() for w in lower.weights]
+    fit(model, X, y, epochs=1, optimizer=[(keras.optimizers.SGD(0.05), [lower]), (keras.optimizers.SGD(0.0), [upper])])
+    assert all(np.array_equal(w.numpy(), old) for w, old in zip(upper.weights, frozen_upper))
+    assert not any(np.array_equal(w.numpy(), old) for w, old in zip(lower.weights, lower_before))
+
+
+def test_several_optimizers_match_one_optimizer_with_the_same_settings():
+    X, y = linear_data()
+    one, two = two_layer_model(), two_layer_model()
+    fit(one, X, y, optimizer=keras.optimizers.SGD(0.05))
+    fit(two, X, y, optimizer=[(keras.optimizers.SGD(0.05), two.layers[0]), (keras.optimizers.SGD(0.05), two.layers[1].trainable_variables)])
+    for a, b in zip(one.weights, two.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (lambda m: [(keras.optimizers.SGD(), m.layers[:1])], r"leave out: \['sequential_\d+/dense_\d+/kernel'"),
+        (lambda m: [(keras.optimizers.SGD(), m.layers), (keras.optimizers.SGD(), m.layers[1:])], r"exactly one optimizer. Received: '.*' in pairs 0 and 1"),
+        (lambda m: [keras.optimizers.SGD()], r"list of \(optimizer, layers_or_variables\) pairs. Received: optimizer\[0\]="),
+        (lambda m: [], r"`optimizer` must be a keras.optimizers.Optimizer instance"),
+    ],
+)
+def test_optimizer_pairs_must_cover_each_variable_once(pairs, message):
+    X, y = linear_data()
+    model = two_layer_model()
+    with pytest.raises((ValueError, TypeError), match=message):
+        fit(model, X, y, optimizer=pairs(model))
+
+
+def test_mirrored_strategy_on_two_devices_matches_one_device():
+    X, y = linear_data(n=101)
+    X_val, y_val = linear_data(n=30, seed=1)
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(devices) == 2  # see conftest.py
+    strategy = tf.distribute.MirroredStrategy(devices)
+    with strategy.scope():
+        mirrored = two_layer_model()
+        mirrored_optimizer = keras.optimizers.Nadam(0.01)
+    single = two_layer_model()
+    arguments = dict(epochs=3, batch_size=10, metrics=["mae"], validation_data=(X_val, y_val), jit_compile=False)
+    h_mirrored = fit(mirrored, X, y, optimizer=mirrored_optimizer, strategy=strategy, **arguments)
+    h_single = fit(single, X, y, optimizer=keras.optimizers.Nadam(0.01), **arguments)
+    for name in h_single:
+        np.testing.assert_allclose(h_mirrored[name], h_single[name], rtol=1e-5, err_msg=name)
+    for a, b in zip(mirrored.weights, single.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,165 @@
+"""Checks of `helpers.train`'s arguments, each failing with a message that says what to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+OptimizerGroups = list[tuple[keras.optimizers.Optimizer, list]]
+
+
+def positive_int(value: Any, name: str) -> int:
+    """`value` as an int, or a ValueError naming `name`.
+
+    Example:
+        >>> positive_int(3, "epochs")
+        3
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def as_tensor(data: Any) -> tf.Tensor:
+    """A NumPy array, tensor or pandas object as a tensor, floats in Keras's float type.
+
+    Example:
+        >>> as_tensor(np.zeros((2, 3))).dtype.name
+        'float32'
+    """
+    array = data.to_numpy() if hasattr(data, "to_numpy") else data
+    tensor = tf.convert_to_tensor(array)
+    if tensor.dtype.is_floating and tensor.dtype != keras.config.floatx():
+        tensor = tf.cast(tensor, keras.config.floatx())
+    return tensor
+
+
+def check_model(model: Any) -> None:
+    """The model must be a built `keras.Model`.
+
+    Example:
+        >>> check_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model. Received: model of type {type(model).__name__}")
+    if not model.built:
+        raise ValueError(
+            "`model` must be built before training, so its variables exist (and, under a strategy, "
+            "are created in its scope): start it with keras.Input(shape=...) or call it on a batch. "
+            f"Received: an unbuilt model {model.name!r}"
+        )
+
+
+def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
+    """Pair each optimizer with the trainable variables it updates; each variable has exactly one.
+
+    Args:
+        optimizer: one optimizer (for all variables), or a list of `(optimizer, layers_or_variables)`.
+        model: the model whose trainable variables must all be covered.
+
+    Returns:
+        A list of `(optimizer, variables)`.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+        >>> groups = optimizer_groups([(keras.optimizers.SGD(), model.layers[:1]),
+        ...                            (keras.optimizers.Adam(), model.layers[1:])], model)
+        >>> [len(variables) for _, variables in groups]
+        [2, 2]
+    """
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return [(optimizer, list(model.trainable_variables))]
+    if not isinstance(optimizer, (list, tuple)) or not optimizer:
+        raise TypeError(
+            "`optimizer` must be a keras.optimizers.Optimizer instance, e.g. keras.optimizers.Nadam(), "
+            f"or a list of (optimizer, layers_or_variables) pairs. Received: optimizer={optimizer!r}"
+        )
+    groups, owner = [], {}
+    for i, pair in enumerate(optimizer):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], keras.optimizers.Optimizer)):
+            raise TypeError(
+                "`optimizer` must be a list of (optimizer, layers_or_variables) pairs. "
+                f"Received: optimizer[{i}]={pair!r}"
+            )
+        items = pair[1] if isinstance(pair[1], (list, tuple)) else [pair[1]]
+        variables = []
+        for item in items:
+            variables += list(item.trainable_variables) if hasattr(item, "trainable_variables") else [item]
+        for v in variables:
+            if id(v) in owner:
+                raise ValueError(
+                    f"`optimizer` must give each trainable variable to exactly one optimizer. "
+                    f"Received: {v.path!r} in pairs {owner[id(v)]} and {i}"
+                )
+            owner[id(v)] = i
+        groups.append((pair[0], variables))
+    missing = [v.path for v in model.trainable_variables if id(v) not in owner]
+    if missing:
+        raise ValueError(
+            "`optimizer` must give each trainable variable to exactly one optimizer. "
+            f"Received pairs that leave out: {missing}"
+        )
+    return groups
+
+
+def check_metrics(metrics: Any) -> list[keras.metrics.Metric]:
+    """Metric objects or names (e.g. `"mae"`, kept as the metric's name), with distinct names.
+
+    Example:
+        >>> [m.name for m in check_metrics(["mae", keras.metrics.RootMeanSquaredError(name="rmse")])]
+        ['mae', 'rmse']
+    """
+    if isinstance(metrics, (str, keras.metrics.Metric)):
+        metrics = [metrics]
+    resolved = []
+    for m in metrics:
+        if isinstance(m, str):
+            try:
+                metric = keras.metrics.get(m)
+            except ValueError:
+                raise ValueError(f"`metrics` must name Keras metrics, e.g. 'mae'. Received an unknown name {m!r}") from None
+            m = type(metric).from_config({**metric.get_config(), "name": m})
+        if not isinstance(m, keras.metrics.Metric):
+            raise TypeError(
+                "`metrics` must be a sequence of keras.metrics.Metric instances or names such as 'mae'. "
+                f"Received an item {m!r}"
+            )
+        resolved.append(m)
+    names = ["loss"] + [m.name for m in resolved]
+    if len(set(names)) != len(names):
+        raise ValueError(f"`metrics` must have distinct names, none of them 'loss'. Received names: {names[1:]}")
+    return resolved
+
+
+def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, where: str = "") -> None:
+    """Inputs that fit the model, and targets whose shape fits its outputs and the loss.
+
+    Catches the classic silent bug: targets of shape (n,) against outputs of shape (n, 1), which
+    most losses broadcast to an (n, n) matrix instead of failing.
+    """
+    x_name, y_name = (f"validation_data[0]", f"validation_data[1]") if where else ("X", "y")
+    try:
+        y_pred = model(X[:2], training=False)
+    except Exception as error:
+        raise ValueError(
+            f"`{x_name}` must fit the model's input. Received: {x_name} of shape {tuple(X.shape)}; "
+            f"the model says: {str(error).splitlines()[0]}"
+        ) from error
+    if y.shape.rank == 1 and y_pred.shape.rank == 2 and y_pred.shape[1] == 1:
+        raise ValueError(
+            f"`{y_name}` must have the model's output shape (n, 1), or the loss broadcasts it into an "
+            f"(n, n) matrix. Received: {y_name} of shape {tuple(y.shape)}; reshape it with .reshape(-1, 1)"
+        )
+    try:
+        loss = loss_fn(y[:2], y_pred)
+    except Exception as error:
+        raise ValueError(
+            f"`loss_fn` must accept ({y_name}, model output). Received: {y_name} of shape "
+            f"{tuple(y.shape)} and outputs of shape {tuple(y_pred.shape)}; the loss says: "
+            f"{str(error).splitlines()[0]}"
+        ) from error
+    if not tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))):
+        raise ValueError(f"`loss_fn` must return finite values on the first batch. Received: {loss!r}")

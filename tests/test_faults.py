@@ -1,0 +1,143 @@
+"""Training survives faults: a killed process resumes exactly, Ctrl-C stops cleanly, NaN never lands."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import train
+from helpers.checkpointing import TrainingCheckpoint
+
+JOB = Path(__file__).parent / "scripts" / "train_job.py"
+
+
+def start_job(checkpoint_dir, output, epochs=4):
+    return subprocess.Popen(
+        [sys.executable, str(JOB), str(checkpoint_dir), str(output), str(epochs)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+
+
+def wait_for(process, condition, timeout=120):
+    """Read the job's output until `condition(lines_so_far)` holds."""
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.strip())
+        if condition(lines):
+            return lines
+    process.kill()
+    raise AssertionError(f"the job never reached the condition; output: {lines[-5:]}")
+
+
+def weights(path):
+    with np.load(path) as data:
+        return [data[k] for k in sorted(data.files) if k.startswith("arr_")], data["loss"]
+
+
+def test_a_killed_run_resumes_to_the_same_weights_bit_for_bit(tmp_path):
+    reference = start_job(tmp_path / "reference_checkpoints", tmp_path / "reference.npz")
+    reference.communicate(timeout=300)
+    assert reference.returncode == 0
+
+    steps_per_epoch = 2000 // 16
+    job = start_job(tmp_path / "checkpoints", tmp_path / "resumed.npz")
+    # Strike in the middle of the second epoch: after epoch 1's checkpoint, before epoch 2's.
+    wait_for(job, lambda lines: lines.count("step") >= steps_per_epoch * 1.5)
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=30)
+    assert job.returncode == -signal.SIGKILL
+    assert not (tmp_path / "resumed.npz").exists()
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.index"))
+    assert checkpoints == ["ckpt-1.index"]  # epoch 1 only
+
+    again = start_job(tmp_path / "checkpoints", tmp_path / "resumed.npz")
+    again.communicate(timeout=300)
+    assert again.returncode == 0
+    expected, expected_loss = weights(tmp_path / "reference.npz")
+    got, got_loss = weights(tmp_path / "resumed.npz")
+    assert len(got_loss) == 4  # the full history, epochs before the kill included
+    np.testing.assert_array_equal(got_loss, expected_loss)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_the_history_so_far(tmp_path):
+    steps_per_epoch = 2000 // 16
+    job = start_job(tmp_path / "checkpoints", tmp_path / "out.npz", epochs=50)
+    wait_for(job, lambda lines: lines.count("step") >= steps_per_epoch * 2.5)
+    job.send_signal(signal.SIGINT)
+    out, _ = job.communicate(timeout=60)
+    assert job.returncode == 0, out[-500:]
+    assert "Interrupted at epoch 3, step" in out
+    assert "call train() again with the same checkpoint_dir to resume" in out
+    _, loss = weights(tmp_path / "out.npz")
+    assert len(loss) == 2  # the finished epochs
+    assert np.all(np.isfinite(loss))
+    checkpoints = sorted((tmp_path / "checkpoints").glob("ckpt-*.index"))
+    assert len(checkpoints) == 3  # after epoch 1, after epoch 2, and at the interrupt
+
+
+class PoisonAfter(keras.layers.Layer):
+    """Multiplies by NaN once a counter passes `after` training steps."""
+
+    def __init__(self, after, **kwargs):
+        super().__init__(**kwargs)
+        self.after = after
+
+    def build(self, input_shape):
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls")
+
+    def call(self, inputs, training=None):
+        if training:
+            self.calls.assign_add(1.0)
+        return tf.where(self.calls > self.after, np.nan, 1.0) * inputs
+
+
+def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_writes_no_nan(tmp_path):
+    keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    y = X.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((3,)), PoisonAfter(after=13), keras.layers.Dense(1)])  # 10 steps per epoch
+    arguments = dict(batch_size=10, optimizer=keras.optimizers.SGD(0.01), loss_fn=keras.losses.MeanSquaredError(),
+                     checkpoint_dir=tmp_path, steps_per_execution=3, rng=0, verbose=False)
+    with pytest.raises(FloatingPointError, match=r"Non-finite loss or gradients at epoch 2, step 4/10: .*ckpt-1, is intact"):
+        train(model, X, y, epochs=3, **arguments)
+    in_memory = [w.numpy() for w in model.layers[1].weights]
+    assert all(np.all(np.isfinite(w)) for w in in_memory)
+    saved = tf.train.load_checkpoint(str(tmp_path / "ckpt-1"))
+    values = [np.asarray(saved.get_tensor(name)) for name, _ in tf.train.list_variables(str(tmp_path / "ckpt-1"))]
+    floats = [v for v in values if v.dtype.kind == "f"]
+    assert len(floats) >= 2 and all(np.all(np.isfinite(v)) for v in floats)
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-1.index"]
+
+
+def test_resuming_a_finished_run_returns_its_history_without_training(tmp_path):
+    keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    y = X.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    arguments = dict(batch_size=10, optimizer=keras.optimizers.SGD(0.01), loss_fn=keras.losses.MeanSquaredError(),
+                     checkpoint_dir=tmp_path, rng=0, verbose=False)
+    first = train(model, X, y, epochs=2, **arguments)
+    before = [w.numpy() for w in model.weights]
+    second = train(model, X, y, epochs=2, **arguments)
+    assert second == first
+    assert all(np.array_equal(w.numpy(), b) for w, b in zip(model.weights, before))
+    third = train(model, X, y, epochs=3, **arguments)
+    assert third["loss"][:2] == first["loss"] and len(third["loss"]) == 3
+
+
+def test_checkpoint_keep_must_be_positive(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"`keep` must be a positive integer. Received: keep=0"):
+        TrainingCheckpoint(tmp_path, model, [], [], keep=0)

@@ -37,6 +37,7 @@ def train(
     jit_compile: bool | None = None,
     rng: RngLike = None,
     verbose: bool = True,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
 ) -> History:
     """Train `model` with a hand-written loop that gets every detail of chapter 12 right.
 
@@ -69,6 +70,8 @@ def train(
         jit_compile: compile the steps with XLA; `None` means yes on a single replica.
         rng: seed or `numpy.random.Generator` for the shuffling, or `None`.
         verbose: print an epoch header and a status bar.
+        on_epoch_end: called as `on_epoch_end(epoch, results)` after each epoch (a hook for
+            logging, plotting or timing; it does not change training).
 
     Returns:
         The history: `{"loss": [...], "<metric>": [...], "val_loss": [...], ...}`, one value per epoch.
@@ -95,6 +98,8 @@ def train(
     n = _check(X, y, batch_size)
     check_model(model)
     groups = optimizer_groups(optimizer, model)
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(f"`on_epoch_end` must be a callable(epoch, results) or None. Received: on_epoch_end={on_epoch_end!r}")
     if not callable(loss_fn):
         raise TypeError(
             "`loss_fn` must be a callable loss(y_true, y_pred), e.g. keras.losses.MeanSquaredError(). "
@@ -107,11 +112,11 @@ def train(
             f"Received: validation_data of type {type(validation_data).__name__}"
         )
     X, y = as_tensor(X), as_tensor(y)
-    check_data(X, y, model, loss_fn)
+    check_data(X[:batch_size], y[:batch_size], model, loss_fn)
     if validation_data is not None:
         _check(*validation_data, batch_size)
         validation_data = tuple(as_tensor(d) for d in validation_data)
-        check_data(*validation_data, model, loss_fn, where="validation_data")
+        check_data(*(d[:batch_size] for d in validation_data), model, loss_fn, where="validation_data")
     rng = as_generator(rng)
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -252,6 +257,8 @@ def train(
             history.setdefault(name, []).append(value)
         if checkpoint:
             checkpoint.save(epoch=epoch, step=0, rng=rng, history=history)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, dict(results))
         if verbose:
             print_status_bar(steps, steps, results.pop("loss"), results)
     for tracker in trackers:

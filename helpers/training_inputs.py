@@ -137,12 +137,12 @@ def check_metrics(metrics: Any) -> list[keras.metrics.Metric]:
 def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, where: str = "") -> None:
     """Inputs that fit the model, and targets whose shape fits its outputs and the loss.
 
-    Catches the classic silent bug: targets of shape (n,) against outputs of shape (n, 1), which
+    Give it one batch. Catches the classic silent bug: targets of shape (n,) against outputs of shape (n, 1), which
     most losses broadcast to an (n, n) matrix instead of failing.
     """
     x_name, y_name = (f"validation_data[0]", f"validation_data[1]") if where else ("X", "y")
     try:
-        y_pred = model(X[:2], training=False)
+        y_pred = model(X, training=False)
     except Exception as error:
         raise ValueError(
             f"`{x_name}` must fit the model's input. Received: {x_name} of shape {tuple(X.shape)}; "
@@ -154,7 +154,7 @@ def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, whe
             f"(n, n) matrix. Received: {y_name} of shape {tuple(y.shape)}; reshape it with .reshape(-1, 1)"
         )
     try:
-        loss = loss_fn(y[:2], y_pred)
+        loss = loss_fn(y, y_pred)
     except Exception as error:
         raise ValueError(
             f"`loss_fn` must accept ({y_name}, model output). Received: {y_name} of shape "

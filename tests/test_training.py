@@ -239,3 +239,13 @@ def test_mirrored_strategy_on_two_devices_matches_one_device():
         np.testing.assert_allclose(h_mirrored[name], h_single[name], rtol=1e-5, err_msg=name)
     for a, b in zip(mirrored.weights, single.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_on_epoch_end_hook_sees_each_epochs_results():
+    X, y = linear_data()
+    seen = []
+    history = fit(linear_model(), X, y, epochs=3, metrics=["mae"], on_epoch_end=lambda epoch, results: seen.append((epoch, results)))
+    assert [epoch for epoch, _ in seen] == [1, 2, 3]
+    assert [results["mae"] for _, results in seen] == history["mae"]
+    with pytest.raises(TypeError, match=r"`on_epoch_end` must be a callable\(epoch, results\) or None. Received: on_epoch_end=3"):
+        fit(linear_model(), X, y, on_epoch_end=3)

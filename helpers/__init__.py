@@ -1,17 +1,24 @@
 """Small, tested helpers that the course notebooks import.
 
 One module per concern: `batches` (mini-batches), `progress` (the status bar), `softplus`
-(a numerically stable activation), `training` (the custom training loop) and `runtime`
-(notebook set-up and distribution strategies).
+(a numerically stable activation), `training` (the custom training loop, with its argument
+checks in `training_inputs` and its checkpoints in `checkpointing`), `runtime` (notebook set-up
+and distribution strategies), `one_cycle` (the 1cycle schedule) and `mc_dropout` (Monte Carlo
+dropout).
 """
 
 from helpers.batches import epoch_batches, random_batch
+from helpers.mc_dropout import MCDropout, mc_predict
+from helpers.one_cycle import OneCycleScheduler
 from helpers.progress import StatusBar, format_status, print_status_bar
 from helpers.runtime import distribution_strategy, setup
 from helpers.softplus import stable_softplus
 from helpers.training import train
 
 __all__ = [
+    "MCDropout",
+    "OneCycleScheduler",
+    "mc_predict",
     "StatusBar",
     "distribution_strategy",
     "epoch_batches",

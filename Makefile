@@ -15,7 +15,14 @@ $(INSTALLED): pyproject.toml
 book: $(INSTALLED)  ## build the website into _build/html (zero warnings allowed)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-test: $(INSTALLED)  ## run every test: helpers, doctests, workflows, nbval on every notebook
+test: $(INSTALLED)  ## run every test: helpers, doctests, workflows, nbval on every notebook, the website in Chromium
+	@# The browser tests need /usr/bin/chromium: install it where we can (root with apt-get); elsewhere
+	@# tests/test_website.py skips, saying why (and fails in CI, where CI=true).
+	@if [ ! -e /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Chromium for the browser tests (apt-get) ..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+			>/dev/null 2>&1 || echo "Could not install Chromium with apt-get; the browser tests will say so."; \
+	fi
 	$(PYTHON) -m pytest
 
 execute: $(INSTALLED)  ## re-run notebooks in place on the CPU (NOTEBOOKS="book/ch12/x.ipynb" for some)

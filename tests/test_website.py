@@ -11,6 +11,9 @@ Search must find "GradientTape". A full-page screenshot of each page goes to `_b
 
 Without Chromium the tests skip (with the reason printed), except in CI (`CI=true`), where they fail.
 `COURSE_CHROMIUM=/path/to/chromium` picks another executable.
+
+Run them alone with `.venv/bin/python -m pytest tests/test_website.py -p no:nbval -o addopts=""`
+(`make test` runs them with everything else). New pages in `_toc.yml` are picked up by themselves.
 """
 
 import functools
@@ -33,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").strip().lower() == "true"
+IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 HOST = "127.0.0.1"
 TIMEOUT_MS = 30_000
 
@@ -263,7 +266,8 @@ def test_page_loads_without_console_errors_or_failed_requests(visits, entry):
 
 @pytest.mark.parametrize("entry", PAGES)
 def test_every_local_image_is_loaded(visits, entry):
-    images = [i for i in visits(entry)["images"] if is_local(i["src"])]  # offline: external ones cannot load
+    # Offline, images from other hosts cannot load: only this site's (and inline data) must.
+    images = [i for i in visits(entry)["images"] if is_local(i["src"]) or i["src"].startswith("data:")]
     broken = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
     assert not broken, f"images that did not load: {broken}"
 
@@ -295,7 +299,8 @@ def test_every_internal_link_and_anchor_resolves(visits, entry):
         if status != 200:
             problems.append(f"{link}: HTTP {status}")
         elif fragment and urllib.parse.unquote(fragment) not in ids:
-            hint = " (a link to a page that is not in the book: is it in _toc.yml?)" if fragment.endswith((".ipynb", ".md")) else ""
+            missing_page = fragment.endswith((".ipynb", ".md"))  # how MyST writes a link to an unbuilt page
+            hint = " (a link to a page that is not in the book: is it in _toc.yml?)" if missing_page else ""
             problems.append(f"{link}: no element with id {urllib.parse.unquote(fragment)!r}{hint}")
     assert not problems, "broken internal links:\n" + "\n".join(problems)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import keras
@@ -134,6 +135,13 @@ def check_metrics(metrics: Any) -> list[keras.metrics.Metric]:
     return resolved
 
 
+def _gist(error: Exception) -> str:
+    # Keras's messages open with a generic line; the one that says what was expected is more useful.
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # Keras colours some messages for terminals
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return next((line for line in lines if "expected" in line.lower()), lines[0] if lines else type(error).__name__)
+
+
 def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, where: str = "") -> None:
     """Inputs that fit the model, and targets whose shape fits its outputs and the loss.
 
@@ -146,7 +154,7 @@ def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, whe
     except Exception as error:
         raise ValueError(
             f"`{x_name}` must fit the model's input. Received: {x_name} of shape {tuple(X.shape)}; "
-            f"the model says: {str(error).splitlines()[0]}"
+            f"the model says: {_gist(error)}"
         ) from error
     if y.shape.rank == 1 and y_pred.shape.rank == 2 and y_pred.shape[1] == 1:
         raise ValueError(
@@ -159,7 +167,7 @@ def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, whe
         raise ValueError(
             f"`loss_fn` must accept ({y_name}, model output). Received: {y_name} of shape "
             f"{tuple(y.shape)} and outputs of shape {tuple(y_pred.shape)}; the loss says: "
-            f"{str(error).splitlines()[0]}"
+            f"{_gist(error)}"
         ) from error
     if not tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))):
         raise ValueError(f"`loss_fn` must return finite values on the first batch. Received: {loss!r}")

@@ -19,8 +19,10 @@ TABLE = Path(__file__).with_name("bad_inputs.md")
 
 def model(built=True):
     keras.utils.set_random_seed(0)
-    layers = [keras.layers.Dense(1)]
-    return keras.Sequential(([keras.Input((3,))] if built else []) + layers)
+    # Fixed names: Keras's automatic ones count up through the session and would make the table
+    # depend on which tests ran before.
+    layers = [keras.layers.Dense(1, name="dense")]
+    return keras.Sequential(([keras.Input((3,))] if built else []) + layers, name="model")
 
 
 X, Y = np.zeros((10, 3), np.float32), np.zeros((10, 1), np.float32)

@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 import helpers  # noqa: E402
 
 BATCH_SIZE = 32   # the textbook's batch size
-REPEATS = 3       # timings per method; the median is kept
+REPEATS = 5       # timings per method; the median is kept
 EPOCHS = 2        # epochs per timing for fit(), helpers.train and the fused reference
 EAGER_STEPS = 150 # the eager loop is slow: time this many steps
 RESULTS = Path(__file__).with_name("results.json")

@@ -33,7 +33,7 @@ def train(
     validation_data: tuple[Any, Any] | None = None,
     strategy: tf.distribute.Strategy | None = None,
     checkpoint_dir: str | Path | None = None,
-    steps_per_execution: int = 256,
+    steps_per_execution: int = 1024,
     jit_compile: bool | None = None,
     rng: RngLike = None,
     verbose: bool = True,
@@ -48,8 +48,9 @@ def train(
     speed, `steps_per_execution` steps run in one compiled (XLA) call on batches gathered from
     tensors already in memory, and the status bar is redrawn between calls.
 
-    A step whose loss or gradients are not finite is never applied: training stops with a
-    `FloatingPointError` naming the epoch and step. Ctrl-C stops after the running call and
+    A step whose loss or gradients are not finite stops training with a `FloatingPointError`
+    naming the epoch and step, and leaves every variable (weights, batch-norm statistics, optimizer
+    state) as it was before that step: no NaN is ever kept. Ctrl-C stops after the running call and
     returns the history of the finished epochs. With `checkpoint_dir`, every epoch ends with a
     checkpoint (and so does an interrupt); calling `train` again with the same folder resumes.
 
@@ -66,7 +67,8 @@ def train(
         validation_data: `(X_val, y_val)`, evaluated after every epoch, or `None`.
         strategy: a `tf.distribute.Strategy`; `None` for the current one (usually the default).
         checkpoint_dir: a folder for checkpoints and resuming, or `None`.
-        steps_per_execution: training steps per compiled call.
+        steps_per_execution: training steps per compiled call (1024 measured fastest here, or
+            near it, for both benchmark models: see bench/steps_per_execution.py).
         jit_compile: compile the steps with XLA; `None` means yes on a single replica.
         rng: seed or `numpy.random.Generator` for the shuffling, or `None`.
         verbose: print an epoch header and a status bar.
@@ -145,7 +147,7 @@ def train(
         mine = indices[start:end]
         return [tf.gather(d, mine) for d in data], tf.cast(size, tf.float32)
 
-    def gradients_step(indices):
+    def replica_step(indices):
         (X_batch, y_batch), global_size = replica_share((X, y), indices)
         with tf.GradientTape() as tape:
             y_pred = model(X_batch, training=True)  # dropout, batch norm... in training mode
@@ -157,14 +159,12 @@ def train(
         gradients = tape.gradient(loss, variables)
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in [loss, *gradients] if t is not None])
         not_finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(finite, tf.float32))
-        # The loss goes out as shape (1,), so the replicas' shares can be gathered and summed.
-        return gradients, tf.reshape(loss, [1]), y_batch, y_pred, not_finite == 0.0
-
-    def update_step(gradients):
         start = 0
         for optimizer_, group in groups:
             optimizer_.apply_gradients(zip(gradients[start : start + len(group)], group))
             start += len(group)
+        # The loss goes out as shape (1,), so the replicas' shares can be gathered and summed.
+        return tf.reshape(loss, [1]), y_batch, y_pred, not_finite == 0.0
 
     def update_metrics(loss, y_batch, y_pred):
         # Metrics see the whole global batch, gathered from the replicas; the loss is weighted
@@ -175,18 +175,32 @@ def train(
         for metric in metrics:
             metric.update_state(y_batch, y_pred)
 
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-    def run_steps(batch_indices):
+    def train_step(indices):
+        loss, y_batch, y_pred, finite = strategy.run(replica_step, args=(indices,))
+        update_metrics(loss, y_batch, y_pred)
+        return strategy.experimental_local_results(finite)[0]  # the same on every replica
+
+    # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
+    step_variables = [*model.variables, *(v for optimizer_, _ in groups for v in optimizer_.variables)]
+
+    @tf.function(jit_compile=jit_compile)
+    def run_steps(batches, last_batch):
         # Many steps per Python call: for small models the per-call overhead dwarfs a step.
-        done = tf.constant(0)
-        for i in tf.range(tf.shape(batch_indices)[0]):
-            gradients, loss, y_batch, y_pred, finite = strategy.run(gradients_step, args=(batch_indices[i],))
-            if not strategy.experimental_local_results(finite)[0]:
-                break  # never write a NaN into the weights
-            strategy.run(update_step, args=(gradients,))
-            update_metrics(loss, y_batch, y_pred)
-            done += 1
-        return done
+        # A step with a non-finite loss or gradients ends the loop, and the call puts back the
+        # state it started from: under XLA this is far cheaper than a branch around each update.
+        at_start = [tf.identity(v) for v in step_variables]
+        finite, i = tf.constant(True), tf.constant(0)
+        while tf.logical_and(finite, i < batches.shape[0]):
+            finite = train_step(batches[i])
+            i += 1
+        if last_batch.shape[0]:  # the epoch's smaller last batch (shapes are static here)
+            if finite:
+                finite = train_step(last_batch)
+                i += 1
+        if not finite:
+            for variable, value in zip(step_variables, at_start):
+                variable.assign(value)
+        return tf.where(finite, i, i - 1)  # the number of good steps
 
     def evaluate_step(indices):
         (X_batch, y_batch), global_size = replica_share(validation_data, indices)
@@ -201,6 +215,14 @@ def train(
     def evaluate_batch(indices):
         update_metrics(*strategy.run(evaluate_step, args=(indices,)))
 
+    @tf.function(jit_compile=jit_compile)
+    def results_and_reset():
+        # One compiled call instead of eager ops per metric variable: it matters for small models.
+        results = {t.name: tf.identity(t.result()) for t in trackers}
+        for tracker in trackers:
+            tracker.reset_state()
+        return results
+
     # -- Resume from the newest checkpoint, if any.
     checkpoint = TrainingCheckpoint(checkpoint_dir, model, [o for o, _ in groups], trackers) if checkpoint_dir else None
     state = checkpoint.restore() if checkpoint else None
@@ -212,26 +234,29 @@ def train(
             print(f"Resuming from {checkpoint.latest}: epoch {first_epoch}, step {first_step}")
 
     steps = math.ceil(n / batch_size)
+    if first_step == 0:
+        for tracker in trackers:
+            tracker.reset_state()
     for epoch in range(first_epoch, epochs + 1):
         if verbose:
             print(f"Epoch {epoch}/{epochs}")
         rng_at_epoch_start = copy.deepcopy(rng.bit_generator.state)
         order = rng.permutation(n).astype(np.int32)
         done = first_step if epoch == first_epoch else 0
-        if done == 0:
-            for tracker in trackers:
-                tracker.reset_state()
         try:
-            for chunk in _chunks(order, batch_size, steps_per_execution, skip=done):
-                ran = int(run_steps(tf.constant(chunk)))
-                done += ran
-                if ran < len(chunk):
+            for batches, last_batch in _chunks(order, batch_size, steps_per_execution, skip=done):
+                ran = int(run_steps(tf.constant(batches), tf.constant(last_batch)))
+                if ran < len(batches) + (len(last_batch) > 0):
+                    if ran:  # the call undid its steps: redo the good ones, leaving out only the bad one
+                        run_steps(tf.constant(batches[:ran]), tf.constant(last_batch[:0]))
+                    done += ran
                     where = f"the newest checkpoint, {checkpoint.latest}, is intact" if checkpoint and checkpoint.latest else "no update was applied from that step on"
                     raise FloatingPointError(
                         f"Non-finite loss or gradients at epoch {epoch}, step {done + 1}/{steps}: training "
-                        f"stopped before applying that update, and {where}. Lower the learning rate, "
+                        f"stopped with the model as it was before that step, and {where}. Lower the learning rate, "
                         "clip gradients (clipnorm=1.0) or check the data for NaN and inf."
                     )
+                done += ran
                 if verbose and done < steps:
                     print_status_bar(done, steps, loss_tracker, metrics)
         except KeyboardInterrupt:
@@ -244,15 +269,13 @@ def train(
             print(f"\nInterrupted at epoch {epoch}, step {done}/{steps}: {note}")
             return history
 
-        results = {t.name: float(t.result()) for t in trackers}
+        results = {name: float(value) for name, value in results_and_reset().items()}
         if validation_data is not None:
-            for tracker in trackers:
-                tracker.reset_state()
             size = max(batch_size, 1024)  # no gradients to keep: bigger batches are faster
             count = int(validation_data[0].shape[0])
             for start in range(0, count, size):
                 evaluate_batch(tf.range(start, min(start + size, count)))
-            results.update({f"val_{t.name}": float(t.result()) for t in trackers})
+            results.update({f"val_{name}": float(value) for name, value in results_and_reset().items()})
         for name, value in results.items():
             history.setdefault(name, []).append(value)
         if checkpoint:
@@ -261,16 +284,19 @@ def train(
             on_epoch_end(epoch, dict(results))
         if verbose:
             print_status_bar(steps, steps, results.pop("loss"), results)
-    for tracker in trackers:
-        tracker.reset_state()
     return history
 
 
-def _chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: int = 0) -> Iterator[np.ndarray]:
-    """Index batches of one epoch as arrays of shape (steps, batch_size), from step `skip` on."""
+def _chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's index batches from step `skip` on, as pairs (full batches, smaller last batch).
+
+    The full batches come `steps_per_execution` at a time, shaped (steps, batch_size); the epoch's
+    smaller last batch, if any, rides with the final pair (elsewhere an empty array).
+    """
     full = len(order) // batch_size
     batches = order[: full * batch_size].reshape(full, batch_size)
-    for start in range(skip, full, steps_per_execution):
-        yield batches[start : start + steps_per_execution]
-    if full * batch_size < len(order) and skip <= full:
-        yield order[full * batch_size :].reshape(1, -1)  # the smaller last batch
+    rest = order[full * batch_size :]
+    starts = range(skip, full, steps_per_execution) or [full]
+    for start in starts:
+        end = min(start + steps_per_execution, full)
+        yield batches[start:end], rest if end == full else rest[:0]

@@ -121,6 +121,28 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_writes_no_nan(tmp_p
     assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-1.index"]
 
 
+def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_that_step():
+    # With one step per call the bad step is simply undone; in a 1000-step call the steps before
+    # it are redone after the undo. Weights, batch-norm statistics (which the forward pass
+    # updates) and optimizer slots must end the same, and finite, either way.
+    X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    y = X.sum(axis=1, keepdims=True)
+    ends = []
+    for steps_per_execution in (1, 1000):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), PoisonAfter(after=13), keras.layers.BatchNormalization(),
+                                  keras.layers.Dense(1)])
+        optimizer = keras.optimizers.Nadam(0.01)
+        with pytest.raises(FloatingPointError, match=r"at epoch 2, step 4/10: training stopped with the model as it was"):
+            train(model, X, y, epochs=3, batch_size=10, optimizer=optimizer, loss_fn=keras.losses.MeanSquaredError(),
+                  steps_per_execution=steps_per_execution, rng=0, verbose=False)
+        assert int(optimizer.iterations) == 13  # 10 steps in epoch 1, 3 in epoch 2
+        ends.append([(v.name, v.numpy()) for v in [*model.variables, *optimizer.variables]])
+    for (name, one_per_call), (_, long_call) in zip(*ends, strict=True):
+        assert np.all(np.isfinite(long_call)), name
+        np.testing.assert_allclose(long_call, one_per_call, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
 def test_resuming_a_finished_run_returns_its_history_without_training(tmp_path):
     keras.utils.set_random_seed(0)
     X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)

@@ -48,9 +48,10 @@ def train(
     speed, `steps_per_execution` steps run in one compiled (XLA) call on batches gathered from
     tensors already in memory, and the status bar is redrawn between calls.
 
-    A step whose loss or gradients are not finite stops training with a `FloatingPointError`
-    naming the epoch and step, and leaves every variable (weights, batch-norm statistics, optimizer
-    state) as it was before that step: no NaN is ever kept. Ctrl-C stops after the running call and
+    A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite
+    gradient, say), stops training with a `FloatingPointError` naming the epoch and step, and
+    leaves every variable (weights, batch-norm statistics, optimizer state) as it was before that
+    step: no NaN is ever kept. Ctrl-C stops after the running call and
     returns the history of the finished epochs. With `checkpoint_dir`, every epoch ends with a
     checkpoint (and so does an interrupt); calling `train` again with the same folder resumes.
 
@@ -83,7 +84,7 @@ def train(
             mismatched lengths or shapes, an unbuilt model, colliding metric names, or optimizers
             that do not cover each trainable variable exactly once.
         TypeError: for a model, optimizer, loss or metric of the wrong kind.
-        FloatingPointError: when a step's loss or gradients are not finite.
+        FloatingPointError: when a step's loss, or a weight after its update, is not finite.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -157,8 +158,7 @@ def train(
             if model.losses:
                 loss += tf.add_n(model.losses) / replicas  # regularization, counted once in total
         gradients = tape.gradient(loss, variables)
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in [loss, *gradients] if t is not None])
-        not_finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(finite, tf.float32))
+        not_finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(tf.math.is_finite(loss), tf.float32))
         start = 0
         for optimizer_, group in groups:
             optimizer_.apply_gradients(zip(gradients[start : start + len(group)], group))
@@ -182,12 +182,15 @@ def train(
 
     # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
     step_variables = [*model.variables, *(v for optimizer_, _ in groups for v in optimizer_.variables)]
+    float_variables = [v for v in step_variables if tf.as_dtype(v.dtype).is_floating]
 
     @tf.function(jit_compile=jit_compile)
     def run_steps(batches, last_batch):
         # Many steps per Python call: for small models the per-call overhead dwarfs a step.
-        # A step with a non-finite loss or gradients ends the loop, and the call puts back the
-        # state it started from: under XLA this is far cheaper than a branch around each update.
+        # Testing every gradient would cost a sixth of a step, and a branch around each update
+        # more. Instead a non-finite loss ends the loop (a NaN weight makes the next loss NaN),
+        # the weights are tested once at the end, and a failed call puts back the state it
+        # started from; train() then redoes its steps one per call to find the bad one.
         at_start = [tf.identity(v) for v in step_variables]
         finite, i = tf.constant(True), tf.constant(0)
         while tf.logical_and(finite, i < batches.shape[0]):
@@ -196,11 +199,11 @@ def train(
         if last_batch.shape[0]:  # the epoch's smaller last batch (shapes are static here)
             if finite:
                 finite = train_step(last_batch)
-                i += 1
+        finite = tf.logical_and(finite, tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in float_variables]))
         if not finite:
             for variable, value in zip(step_variables, at_start):
                 variable.assign(value)
-        return tf.where(finite, i, i - 1)  # the number of good steps
+        return finite
 
     def evaluate_step(indices):
         (X_batch, y_batch), global_size = replica_share(validation_data, indices)
@@ -245,18 +248,13 @@ def train(
         done = first_step if epoch == first_epoch else 0
         try:
             for batches, last_batch in _chunks(order, batch_size, steps_per_execution, skip=done):
-                ran = int(run_steps(tf.constant(batches), tf.constant(last_batch)))
-                if ran < len(batches) + (len(last_batch) > 0):
-                    if ran:  # the call undid its steps: redo the good ones, leaving out only the bad one
-                        run_steps(tf.constant(batches[:ran]), tf.constant(last_batch[:0]))
-                    done += ran
-                    where = f"the newest checkpoint, {checkpoint.latest}, is intact" if checkpoint and checkpoint.latest else "no update was applied from that step on"
-                    raise FloatingPointError(
-                        f"Non-finite loss or gradients at epoch {epoch}, step {done + 1}/{steps}: training "
-                        f"stopped with the model as it was before that step, and {where}. Lower the learning rate, "
-                        "clip gradients (clipnorm=1.0) or check the data for NaN and inf."
-                    )
-                done += ran
+                if run_steps(tf.constant(batches), tf.constant(last_batch)):
+                    done += len(batches) + (len(last_batch) > 0)
+                else:  # the call undid its steps: redo them one per call, up to the bad one
+                    for one_batch, one_last_batch in _one_by_one(batches, last_batch):
+                        if not run_steps(tf.constant(one_batch), tf.constant(one_last_batch)):
+                            raise _non_finite_error(epoch, done + 1, steps, checkpoint)
+                        done += 1
                 if verbose and done < steps:
                     print_status_bar(done, steps, loss_tracker, metrics)
         except KeyboardInterrupt:
@@ -287,6 +285,15 @@ def train(
     return history
 
 
+def _non_finite_error(epoch: int, step: int, steps: int, checkpoint: TrainingCheckpoint | None) -> FloatingPointError:
+    where = f"the newest checkpoint, {checkpoint.latest}, is intact" if checkpoint and checkpoint.latest else "no update was kept from that step on"
+    return FloatingPointError(
+        f"Non-finite loss or weights at epoch {epoch}, step {step}/{steps}: training stopped with the model "
+        f"as it was before that step, and {where}. Lower the learning rate, clip gradients "
+        "(clipnorm=1.0) or check the data for NaN and inf."
+    )
+
+
 def _chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch's index batches from step `skip` on, as pairs (full batches, smaller last batch).
 
@@ -300,3 +307,11 @@ def _chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: 
     for start in starts:
         end = min(start + steps_per_execution, full)
         yield batches[start:end], rest if end == full else rest[:0]
+
+
+def _one_by_one(batches: np.ndarray, last_batch: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The steps of one `_chunks` pair, each as a pair of its own."""
+    for batch in batches:
+        yield batch[None], last_batch[:0]
+    if len(last_batch):
+        yield batches[:0], last_batch

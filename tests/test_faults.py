@@ -110,7 +110,7 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_writes_no_nan(tmp_p
     model = keras.Sequential([keras.Input((3,)), PoisonAfter(after=13), keras.layers.Dense(1)])  # 10 steps per epoch
     arguments = dict(batch_size=10, optimizer=keras.optimizers.SGD(0.01), loss_fn=keras.losses.MeanSquaredError(),
                      checkpoint_dir=tmp_path, steps_per_execution=3, rng=0, verbose=False)
-    with pytest.raises(FloatingPointError, match=r"Non-finite loss or gradients at epoch 2, step 4/10: .*ckpt-1, is intact"):
+    with pytest.raises(FloatingPointError, match=r"Non-finite loss or weights at epoch 2, step 4/10: .*ckpt-1, is intact"):
         train(model, X, y, epochs=3, **arguments)
     in_memory = [w.numpy() for w in model.layers[1].weights]
     assert all(np.all(np.isfinite(w)) for w in in_memory)
@@ -121,17 +121,33 @@ def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_writes_no_nan(tmp_p
     assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-1.index"]
 
 
-def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_that_step():
-    # With one step per call the bad step is simply undone; in a 1000-step call the steps before
-    # it are redone after the undo. Weights, batch-norm statistics (which the forward pass
-    # updates) and optimizer slots must end the same, and finite, either way.
+class PoisonGradientAfter(PoisonAfter):
+    """Passes its inputs through, but its gradient turns NaN once `after` training steps have run."""
+
+    def call(self, inputs, training=None):
+        if training:
+            self.calls.assign_add(1.0)
+        poisoned = self.calls > self.after
+
+        @tf.custom_gradient
+        def identity(x):
+            return tf.identity(x), lambda upstream: tf.where(poisoned, np.nan, 1.0) * upstream
+
+        return identity(inputs)
+
+
+@pytest.mark.parametrize("poison", [PoisonAfter, PoisonGradientAfter], ids=["nan-loss", "nan-gradient-finite-loss"])
+def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_that_step(poison):
+    # With one step per call the bad step is simply undone; in a 1000-step call the whole call is
+    # undone and its steps redone one by one up to the bad one. Weights, batch-norm statistics
+    # (which the forward pass updates) and optimizer slots must end the same, and finite, either way.
     X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
     y = X.sum(axis=1, keepdims=True)
     ends = []
     for steps_per_execution in (1, 1000):
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((3,)), PoisonAfter(after=13), keras.layers.BatchNormalization(),
-                                  keras.layers.Dense(1)])
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), poison(after=13),
+                                  keras.layers.BatchNormalization(), keras.layers.Dense(1)])
         optimizer = keras.optimizers.Nadam(0.01)
         with pytest.raises(FloatingPointError, match=r"at epoch 2, step 4/10: training stopped with the model as it was"):
             train(model, X, y, epochs=3, batch_size=10, optimizer=optimizer, loss_fn=keras.losses.MeanSquaredError(),

@@ -95,7 +95,9 @@ class PoisonAfter(keras.layers.Layer):
         self.after = after
 
     def build(self, input_shape):
-        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls")
+        # Counted once per step under a distribution strategy too.
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="calls",
+                                     aggregation="only_first_replica")
 
     def call(self, inputs, training=None):
         if training:
@@ -136,27 +138,50 @@ class PoisonGradientAfter(PoisonAfter):
         return identity(inputs)
 
 
+def poisoned_model(poison, batch_norm=True):
+    keras.utils.set_random_seed(0)
+    norm = [keras.layers.BatchNormalization()] if batch_norm else []
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), poison(after=13), *norm, keras.layers.Dense(1)])
+
+
+def train_into_the_poison(model, optimizer, **arguments):
+    X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+    y = X.sum(axis=1, keepdims=True)
+    with pytest.raises(FloatingPointError, match=r"at epoch 2, step 4/10: training stopped with the model as it was"):
+        train(model, X, y, epochs=3, batch_size=10, optimizer=optimizer, loss_fn=keras.losses.MeanSquaredError(),
+              rng=0, verbose=False, **arguments)
+    assert int(optimizer.iterations.numpy()) == 13  # 10 steps in epoch 1, 3 in epoch 2
+    return [(v.name, v.numpy()) for v in [*model.variables, *optimizer.variables]]
+
+
+def assert_same_and_finite(reference, other, tolerance):
+    for (name, expected), (_, value) in zip(reference, other, strict=True):
+        assert np.all(np.isfinite(value)), name
+        np.testing.assert_allclose(value, expected, rtol=tolerance, atol=tolerance / 10, err_msg=name)
+
+
 @pytest.mark.parametrize("poison", [PoisonAfter, PoisonGradientAfter], ids=["nan-loss", "nan-gradient-finite-loss"])
 def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_that_step(poison):
     # With one step per call the bad step is simply undone; in a 1000-step call the whole call is
     # undone and its steps redone one by one up to the bad one. Weights, batch-norm statistics
     # (which the forward pass updates) and optimizer slots must end the same, and finite, either way.
-    X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
-    y = X.sum(axis=1, keepdims=True)
-    ends = []
-    for steps_per_execution in (1, 1000):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), poison(after=13),
-                                  keras.layers.BatchNormalization(), keras.layers.Dense(1)])
-        optimizer = keras.optimizers.Nadam(0.01)
-        with pytest.raises(FloatingPointError, match=r"at epoch 2, step 4/10: training stopped with the model as it was"):
-            train(model, X, y, epochs=3, batch_size=10, optimizer=optimizer, loss_fn=keras.losses.MeanSquaredError(),
-                  steps_per_execution=steps_per_execution, rng=0, verbose=False)
-        assert int(optimizer.iterations) == 13  # 10 steps in epoch 1, 3 in epoch 2
-        ends.append([(v.name, v.numpy()) for v in [*model.variables, *optimizer.variables]])
-    for (name, one_per_call), (_, long_call) in zip(*ends, strict=True):
-        assert np.all(np.isfinite(long_call)), name
-        np.testing.assert_allclose(long_call, one_per_call, rtol=1e-6, atol=1e-7, err_msg=name)
+    one_per_call = train_into_the_poison(poisoned_model(poison), keras.optimizers.Nadam(0.01), steps_per_execution=1)
+    long_call = train_into_the_poison(poisoned_model(poison), keras.optimizers.Nadam(0.01), steps_per_execution=1000)
+    assert_same_and_finite(one_per_call, long_call, tolerance=1e-6)
+
+
+def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy():
+    # No batch norm here: each replica normalizes its half of the batch, unlike a single device.
+    single = train_into_the_poison(poisoned_model(PoisonAfter, batch_norm=False), keras.optimizers.Nadam(0.01),
+                                   steps_per_execution=1)
+    strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+    with strategy.scope():
+        model, optimizer = poisoned_model(PoisonAfter, batch_norm=False), keras.optimizers.Nadam(0.01)
+    mirrored = train_into_the_poison(model, optimizer, strategy=strategy, steps_per_execution=1000)
+    assert_same_and_finite(single, mirrored, tolerance=1e-5)
+    for variable in model.trainable_variables:  # every replica's copy, not just the first
+        for copy in strategy.experimental_local_results(variable.value):
+            np.testing.assert_array_equal(copy.numpy(), variable.numpy())
 
 
 def test_resuming_a_finished_run_returns_its_history_without_training(tmp_path):

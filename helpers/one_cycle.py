@@ -8,18 +8,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from helpers.training_inputs import positive_int
+
 
 def _positive_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
     return float(value)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 class OneCycleScheduler(keras.callbacks.Callback):
@@ -63,7 +59,7 @@ class OneCycleScheduler(keras.callbacks.Callback):
         last_rate: float | None = None,
     ) -> None:
         super().__init__()
-        self.iterations = _positive_int(iterations, "iterations")
+        self.iterations = positive_int(iterations, "iterations")
         self.max_rate = _positive_number(max_rate, "max_rate")
         self.start_rate = (self.max_rate / 10 if start_rate is None
                            else _positive_number(start_rate, "start_rate"))

@@ -6,6 +6,8 @@ notebook teaches is in its stdout and its displayed results, which nbval still c
 
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inherited by the notebook kernels
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
@@ -31,3 +33,16 @@ def pytest_configure(config):
     tf.config.set_logical_device_configuration(
         cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
     )
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs, shared by every test that needs one.
+
+    TensorFlow numbers the collective operations of each MirroredStrategy from the same keys, so
+    a second strategy in the same process can clash with the first ("Shape mismatch in the
+    collective instance", tensorflow/tensorflow#62790).
+    """
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
@@ -59,11 +60,16 @@ def setup(seed: int = 42, *, deterministic: bool = True) -> None:
     print(report)
 
 
+@functools.cache
 def distribution_strategy() -> tf.distribute.Strategy:
     """The strategy that uses every accelerator of this runtime.
 
     A `TPUStrategy` on a TPU runtime (Colab's included), a `MirroredStrategy` over the GPUs when
-    there are several, and the default (no-op) strategy otherwise.
+    there are several, and the default (no-op) strategy otherwise. Every call returns the same
+    strategy, so re-running a notebook cell is safe: TensorFlow numbers the collective operations
+    of each MirroredStrategy from the same keys, and a second one in the same process can fail
+    with "Shape mismatch in the collective instance" (tensorflow/tensorflow#62790); a TPU system
+    is initialized once.
 
     Returns:
         A `tf.distribute.Strategy`: create and train the model inside `strategy.scope()`.

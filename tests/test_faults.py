@@ -170,11 +170,11 @@ def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_th
     assert_same_and_finite(one_per_call, long_call, tolerance=1e-6)
 
 
-def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy():
+def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy(mirrored_strategy):
     # No batch norm here: each replica normalizes its half of the batch, unlike a single device.
     single = train_into_the_poison(poisoned_model(PoisonAfter, batch_norm=False), keras.optimizers.Nadam(0.01),
                                    steps_per_execution=1)
-    strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+    strategy = mirrored_strategy
     with strategy.scope():
         model, optimizer = poisoned_model(PoisonAfter, batch_norm=False), keras.optimizers.Nadam(0.01)
     mirrored = train_into_the_poison(model, optimizer, strategy=strategy, steps_per_execution=1000)

@@ -27,6 +27,14 @@ def test_setup_rejects_a_bad_seed(seed):
         setup(seed=seed)
 
 
+@pytest.fixture(autouse=True)
+def fresh_strategy_cache():
+    # distribution_strategy() remembers its strategy: start and end each test without one.
+    distribution_strategy.cache_clear()
+    yield
+    distribution_strategy.cache_clear()
+
+
 def test_default_strategy_on_a_single_device():
     strategy = distribution_strategy()
     assert strategy is tf.distribute.get_strategy()
@@ -40,6 +48,7 @@ def test_mirrored_strategy_when_there_are_several_accelerators(monkeypatch):
     strategy = distribution_strategy()
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
     assert strategy.num_replicas_in_sync == 2
+    assert distribution_strategy() is strategy  # a second MirroredStrategy could clash with the first
 
 
 @pytest.mark.parametrize(("variable", "value", "expected"), [("TPU_NAME", "local", True), ("COLAB_TPU_ADDR", "", False)])

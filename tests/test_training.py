@@ -222,12 +222,11 @@ def test_optimizer_pairs_must_cover_each_variable_once(pairs, message):
         fit(model, X, y, optimizer=pairs(model))
 
 
-def test_mirrored_strategy_on_two_devices_matches_one_device():
+def test_mirrored_strategy_on_two_devices_matches_one_device(mirrored_strategy):
     X, y = linear_data(n=101)
     X_val, y_val = linear_data(n=30, seed=1)
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    assert len(devices) == 2  # see conftest.py
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = mirrored_strategy  # over two logical CPUs, see conftest.py
+    assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         mirrored = two_layer_model()
         mirrored_optimizer = keras.optimizers.Nadam(0.01)

@@ -3,8 +3,8 @@
 One module per concern: `batches` (mini-batches), `progress` (the status bar), `softplus`
 (a numerically stable activation), `training` (the custom training loop, with its argument
 checks in `training_inputs` and its checkpoints in `checkpointing`), `runtime` (notebook set-up
-and distribution strategies), `one_cycle` (the 1cycle schedule) and `mc_dropout` (Monte Carlo
-dropout).
+and distribution strategies), `one_cycle` (the 1cycle schedule), `mc_dropout` (Monte Carlo
+dropout) and `arguments` (the checks of numeric arguments they share).
 """
 
 from helpers.batches import epoch_batches, random_batch

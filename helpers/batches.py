@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from helpers.arguments import positive_int
+
 RngLike = int | np.random.Generator | None
 
 
@@ -50,8 +52,7 @@ def _length(data: Any, name: str) -> int:
 
 
 def _check(X: Any, y: Any, batch_size: int) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    positive_int(batch_size, "batch_size")
     n_x, n_y = _length(X, "X"), _length(y, "y")
     if n_x != n_y:
         raise ValueError(

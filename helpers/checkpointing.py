@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers.arguments import positive_int
+
 
 def _tf_variables(variables) -> list[tf.Variable]:
     # Keras 3 wraps each tf.Variable; tf.train.Checkpoint tracks the wrapped one.
@@ -49,8 +51,7 @@ class TrainingCheckpoint:
     """
 
     def __init__(self, directory: str | Path, model: keras.Model, optimizers: list, trackers: list, keep: int = 3):
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"`keep` must be a positive integer. Received: keep={keep!r}")
+        keep = positive_int(keep, "keep")
         self.directory = Path(directory)
         self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._step = tf.Variable(0, dtype=tf.int64, trainable=False)

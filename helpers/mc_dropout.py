@@ -7,6 +7,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from helpers.arguments import positive_int
+
 
 def mc_predict(
     model: keras.Model, X: Any, n_samples: int = 100, *, batch_size: int | None = None
@@ -39,12 +41,8 @@ def mc_predict(
         >>> mean.shape, std.shape, bool((std > 0).all())
         ((3, 2), (3, 2), True)
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"`n_samples` must be a positive integer. Received: n_samples={n_samples!r}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
-    ):
-        raise ValueError(f"`batch_size` must be a positive integer or None. Received: batch_size={batch_size!r}")
+    n_samples = positive_int(n_samples, "n_samples")
+    batch_size = positive_int(batch_size, "batch_size", allow_none=True)
     X = np.asarray(X) if not hasattr(X, "dtype") or hasattr(X, "iloc") else X
     n = int(X.shape[0])
     size = n if batch_size is None else int(batch_size)

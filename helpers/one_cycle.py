@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import keras
 import numpy as np
 
-from helpers.training_inputs import positive_int
-
-
-def _positive_number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    return float(value)
+from helpers.arguments import positive_int, positive_number
 
 
 class OneCycleScheduler(keras.callbacks.Callback):
@@ -60,9 +50,9 @@ class OneCycleScheduler(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.iterations = positive_int(iterations, "iterations")
-        self.max_rate = _positive_number(max_rate, "max_rate")
+        self.max_rate = positive_number(max_rate, "max_rate")
         self.start_rate = (self.max_rate / 10 if start_rate is None
-                           else _positive_number(start_rate, "start_rate"))
+                           else positive_number(start_rate, "start_rate"))
         if self.start_rate > self.max_rate:
             raise ValueError(
                 f"`start_rate` must be at most max_rate={self.max_rate!r}. Received: start_rate={start_rate!r}"
@@ -72,7 +62,7 @@ class OneCycleScheduler(keras.callbacks.Callback):
             raise ValueError(f"`last_fraction` must be a number in [0, 1). Received: last_fraction={last_fraction!r}")
         self.last_fraction = float(last_fraction)
         self.last_rate = (self.start_rate / 1000 if last_rate is None
-                          else _positive_number(last_rate, "last_rate"))
+                          else positive_number(last_rate, "last_rate"))
         if self.last_rate > self.start_rate:
             raise ValueError(
                 f"`last_rate` must be at most start_rate={self.start_rate!r}. Received: last_rate={last_rate!r}"

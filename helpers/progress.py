@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
 from typing import Any, TextIO
 
+from helpers.arguments import positive_int
+
 Values = Mapping[str, float] | Iterable[Any] | None
 
 
@@ -71,8 +73,7 @@ def format_status(step: int, total: int, loss: Any, metrics: Values = None, widt
         >>> format_status(5, 10, 0.25, {"mae": 0.5}, width=10)
         ' 5/10 [=====.....] - loss: 0.2500 - mae: 0.5000'
     """
-    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-        raise ValueError(f"`total` must be a positive integer. Received: total={total!r}")
+    total = positive_int(total, "total")
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total:
         raise ValueError(
             f"`step` must be an integer from 0 to total={total}. Received: step={step!r}"

@@ -15,7 +15,8 @@ import tensorflow as tf
 from helpers.batches import RngLike, _check, as_generator
 from helpers.checkpointing import TrainingCheckpoint
 from helpers.progress import print_status_bar
-from helpers.training_inputs import as_tensor, check_data, check_metrics, check_model, optimizer_groups, positive_int
+from helpers.arguments import positive_int
+from helpers.training_inputs import as_tensor, check_data, check_metrics, check_model, optimizer_groups
 
 History = dict[str, list[float]]
 

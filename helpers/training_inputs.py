@@ -12,18 +12,6 @@ import tensorflow as tf
 OptimizerGroups = list[tuple[keras.optimizers.Optimizer, list]]
 
 
-def positive_int(value: Any, name: str) -> int:
-    """`value` as an int, or a ValueError naming `name`.
-
-    Example:
-        >>> positive_int(3, "epochs")
-        3
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
 def as_tensor(data: Any) -> tf.Tensor:
     """A NumPy array, tensor or pandas object as a tensor, floats in Keras's float type.
 

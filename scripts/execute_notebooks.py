@@ -4,8 +4,10 @@ Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: every note
 
 Each notebook runs top to bottom in a fresh kernel of this environment, with the GPU hidden, TF's
 logs silenced and Python's hash seed fixed. Then streams are merged with carriage returns applied
-(what a reader sees), TensorFlow's stderr logs are dropped, and timing metadata is removed, so that
-re-executing an unchanged notebook changes nothing but hardware-dependent cells.
+(what a reader sees), TensorFlow's stderr logs are dropped, tracebacks and warnings name files
+relative to site-packages or the repository instead of this machine's folders, and timing
+metadata is removed, so that re-executing an unchanged notebook changes nothing but
+hardware-dependent cells.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -26,10 +29,23 @@ TF_LOG_LINE = re.compile(
     r"To enable the following instructions.*|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] .*)\n?",
     re.MULTILINE,
 )
+# Longest first: the repository folder is a prefix of the site-packages of a virtual environment in it.
+LOCAL_FOLDERS = sorted(
+    {(sysconfig.get_paths()[key], ".../site-packages") for key in ("purelib", "platlib")}
+    | {(str(ROOT), ".")},
+    key=lambda pair: -len(pair[0]),
+)
+
+
+def shorten_paths(text: str) -> str:
+    """`text` with this machine's folders replaced by names that hold anywhere."""
+    for folder, name in LOCAL_FOLDERS:
+        text = text.replace(folder, name)
+    return text
 
 
 def tidy(outputs: list) -> list:
-    """Merge consecutive streams, apply `\\r`, and drop TensorFlow's log lines from stderr."""
+    """Merge consecutive streams, apply `\\r`, drop TensorFlow's log lines from stderr, shorten file paths."""
     merged: list = []
     for output in outputs:
         previous = merged[-1] if merged else None
@@ -41,11 +57,13 @@ def tidy(outputs: list) -> list:
     kept = []
     for output in merged:
         if output.output_type == "stream":
-            output.text = CARRIAGE_RETURN.sub("", output.text)
+            output.text = shorten_paths(CARRIAGE_RETURN.sub("", output.text))
             if output.name == "stderr":
                 output.text = TF_LOG_LINE.sub("", output.text)
             if not output.text:
                 continue
+        elif output.output_type == "error":
+            output.traceback = [shorten_paths(line) for line in output.traceback]
         kept.append(output)
     return kept
 

@@ -91,3 +91,11 @@ def test_hardware_dependent_cells_are_checked_by_a_hidden_assertion(path):
     assert all("assert" in c.source for c in hidden)
     if any("time.perf_counter" in c.source for c in unchecked):
         assert hidden, "a timing cell needs a hidden assertion cell that checks its result"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_outputs_name_no_folder_of_the_machine_that_ran_them(path):
+    outputs = [o for c in code_cells(nbformat.read(path, as_version=4)) for o in c.outputs]
+    text = "\n".join("\n".join(o.get("traceback", [])) + o.get("text", "") for o in outputs)
+    local = sorted(set(re.findall(r"(?:/[\w.-]+)+/(?:site-packages|\.venv|helpers)/", text)))
+    assert not local, f"re-run `make execute`, which shortens these paths: {local}"

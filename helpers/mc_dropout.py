@@ -45,14 +45,14 @@ def mc_predict(
     batch_size = positive_int(batch_size, "batch_size", allow_none=True)
     X = np.asarray(X) if not hasattr(X, "dtype") or hasattr(X, "iloc") else X
     n = int(X.shape[0])
-    size = n if batch_size is None else int(batch_size)
+    size = n if batch_size is None else batch_size
 
     def one_pass() -> np.ndarray:
         parts = [keras.ops.convert_to_numpy(model(X[start : start + size], training=True))
                  for start in range(0, n, max(size, 1))]
         return np.concatenate(parts, axis=0)
 
-    samples = np.stack([one_pass() for _ in range(int(n_samples))])
+    samples = np.stack([one_pass() for _ in range(n_samples)])
     return samples.mean(axis=0), samples.std(axis=0)
 
 

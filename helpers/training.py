@@ -12,10 +12,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers.arguments import positive_int
 from helpers.batches import RngLike, _check, as_generator
 from helpers.checkpointing import TrainingCheckpoint
 from helpers.progress import print_status_bar
-from helpers.arguments import positive_int
 from helpers.training_inputs import as_tensor, check_data, check_metrics, check_model, optimizer_groups
 
 History = dict[str, list[float]]

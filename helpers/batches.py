@@ -16,9 +16,13 @@ RngLike = int | np.random.Generator | None
 def as_generator(rng: RngLike, name: str = "rng") -> np.random.Generator:
     """Turn a seed, a `numpy.random.Generator` or `None` into a Generator.
 
+    `None` follows the global seed, as Keras's own shuffling does: the Generator is seeded from
+    NumPy's global generator, which `helpers.setup(seed)` and `keras.utils.set_random_seed(seed)`
+    seed. So after either, a program draws the same batches on every run.
+
     Args:
         rng: an integer seed (reproducible), a Generator (used as is, so its state advances),
-            or `None` (a fresh, unseeded Generator).
+            or `None` (seeded from NumPy's global generator).
         name: the argument's name, used in the error message.
 
     Returns:
@@ -30,9 +34,14 @@ def as_generator(rng: RngLike, name: str = "rng") -> np.random.Generator:
     Example:
         >>> int(as_generator(42).integers(100)) == int(as_generator(42).integers(100))
         True
+        >>> np.random.seed(0); first = int(as_generator(None).integers(100))
+        >>> np.random.seed(0); first == int(as_generator(None).integers(100))
+        True
     """
-    if rng is None or isinstance(rng, np.random.Generator):
-        return rng if rng is not None else np.random.default_rng()
+    if rng is None:
+        return np.random.default_rng(np.random.randint(0, 2**32, size=4, dtype=np.uint64))
+    if isinstance(rng, np.random.Generator):
+        return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
     raise TypeError(
@@ -85,7 +94,7 @@ def random_batch(
         X: inputs: a NumPy array, a tensor or a pandas DataFrame/Series.
         y: targets, with as many instances as `X`.
         batch_size: how many instances to draw (a positive integer).
-        rng: an integer seed, a `numpy.random.Generator` or `None` (unseeded).
+        rng: an integer seed, a `numpy.random.Generator` or `None` (follows the global seed).
 
     Returns:
         `(X_batch, y_batch)`, each of the same kind as its input.
@@ -118,7 +127,7 @@ def epoch_batches(
         y: targets, with as many instances as `X`.
         batch_size: instances per batch (a positive integer).
         shuffle: visit the instances in a random order (`True`) or in order (`False`).
-        rng: an integer seed, a `numpy.random.Generator` or `None` (unseeded).
+        rng: an integer seed, a `numpy.random.Generator` or `None` (follows the global seed).
 
     Returns:
         An iterator of `(X_batch, y_batch)` pairs.

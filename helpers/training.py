@@ -72,7 +72,8 @@ def train(
         steps_per_execution: training steps per compiled call (1024 measured fastest here, or
             near it, for both benchmark models: see bench/steps_per_execution.py).
         jit_compile: compile the steps with XLA; `None` means yes on a single replica.
-        rng: seed or `numpy.random.Generator` for the shuffling, or `None`.
+        rng: seed or `numpy.random.Generator` for the shuffling, or `None` to follow the global
+            seed (`helpers.setup(seed)`), so that seeded runs repeat exactly.
         verbose: print an epoch header and a status bar.
         on_epoch_end: called as `on_epoch_end(epoch, results)` after each epoch (a hook for
             logging, plotting or timing; it does not change training).

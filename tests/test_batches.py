@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,6 +39,19 @@ def test_random_batch_is_reproducible_with_a_seed_and_advances_a_generator():
     generator = np.random.default_rng(7)
     first, second = random_batch(X, y, rng=generator)[1], random_batch(X, y, rng=generator)[1]
     assert not np.array_equal(first, second)
+
+
+def test_without_rng_the_global_seed_makes_batches_repeat_and_another_seed_changes_them():
+    X, y = make_data(100)
+
+    def draw(seed):
+        keras.utils.set_random_seed(seed)
+        return random_batch(X, y)[1], [b for _, b in epoch_batches(X, y, 10)]
+
+    (first, first_epoch), (again, again_epoch), (other, _) = draw(3), draw(3), draw(4)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(np.concatenate(first_epoch), np.concatenate(again_epoch))
+    assert not np.array_equal(first, other)
 
 
 def test_random_batch_keeps_the_kind_of_its_inputs():

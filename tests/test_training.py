@@ -120,6 +120,19 @@ def test_same_seed_same_result_other_seed_other_result():
     assert runs[0] != runs[2]
 
 
+def test_without_rng_two_runs_after_the_same_global_seed_end_with_identical_weights():
+    X, y = linear_data()
+
+    def weights_after_run(seed):
+        model = linear_model(seed=seed)  # seeds Python, NumPy and TensorFlow, as helpers.setup does
+        fit(model, X, y, epochs=3, rng=None)
+        return np.concatenate([w.numpy().ravel() for w in model.weights])
+
+    first, second, other = weights_after_run(2), weights_after_run(2), weights_after_run(3)
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
 def test_validation_scores_match_an_independent_evaluation():
     X, y = linear_data()
     X_val, y_val = linear_data(n=40, seed=1)

@@ -1,5 +1,6 @@
 """A training run for the fault tests: python train_job.py CHECKPOINT_DIR OUTPUT_FILE [EPOCHS].
 
+The shuffling follows the global seed (no `rng`), so a resumed run must restore it exactly.
 Prints "step" lines as it goes (so a test knows when to strike), then writes the final weights
 and the history to OUTPUT_FILE (.npz).
 """
@@ -35,7 +36,7 @@ def main(checkpoint_dir: str, output: str, epochs: int = 4) -> None:
     history = helpers.train(
         model, X, y, epochs=epochs, batch_size=16, optimizer=keras.optimizers.Nadam(0.001),
         loss_fn=keras.losses.MeanSquaredError(), metrics=["mae"], checkpoint_dir=checkpoint_dir,
-        steps_per_execution=4, jit_compile=False, rng=1, verbose=False,  # tf.print needs no XLA
+        steps_per_execution=4, jit_compile=False, verbose=False,  # tf.print needs no XLA
     )
     np.savez(output, loss=np.array(history.get("loss", [])), *[w.numpy() for w in model.weights])
     print("finished", len(history.get("loss", [])), flush=True)

@@ -1,15 +1,25 @@
-# The README's commands. Each one creates the virtual environment (.venv) and installs what it
-# needs on first use, so a fresh clone needs nothing but Python 3.10+ and make.
+# The README's commands. Each one creates the virtual environment (.venv) from the lock file
+# (uv.lock) on first use, so a fresh clone needs nothing but Python 3.10+ and make.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# uv installs the locked versions; it is itself installed, pinned, into .cache on first use.
+UV_VERSION := 0.13.9
+UV := .cache/uv-$(UV_VERSION)/bin/uv
+# The CPU instruction-set cap for `make test` and `make execute` (see scripts/pinned_platform.py):
+# AVX2, the one the stored outputs were made with, unless you ask for another (ISA=AVX, say).
+ISA ?= AVX2
+export COURSE_CPU_ISA := $(ISA)
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: book test execute bench clean
+.PHONY: book test execute bench lock clean
 
-$(INSTALLED): pyproject.toml
-	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e ".[book,test]"
+$(UV):
+	python3 -m venv .cache/uv-$(UV_VERSION)
+	.cache/uv-$(UV_VERSION)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(INSTALLED): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --quiet --locked --extra book --extra test --python python3
 	touch $@
 
 book: $(INSTALLED)  ## build the website into _build/html (zero warnings allowed)
@@ -30,6 +40,9 @@ execute: $(INSTALLED)  ## re-run notebooks in place on the CPU (NOTEBOOKS="book/
 
 bench: $(INSTALLED)  ## time fit(), the eager loop, helpers.train and the fused reference
 	$(PYTHON) bench/training_speed.py
+
+lock: $(UV)  ## refresh uv.lock to the newest releases that pyproject.toml allows; then run `make execute`
+	$(UV) lock --upgrade
 
 clean:
 	rm -rf _build

@@ -3,7 +3,9 @@
 Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: every notebook in book/)
 
 Each notebook runs top to bottom in a fresh kernel of this environment, with the GPU hidden, TF's
-logs silenced and Python's hash seed fixed. Then streams are merged with carriage returns applied
+logs silenced, Python's hash seed fixed and the CPU's instruction set capped (AVX2 unless
+COURSE_CPU_ISA says otherwise; see pinned_platform.py), and records that platform in its
+metadata (`executed_on`), which tells the tests when they can compare its outputs exactly. Then streams are merged with carriage returns applied
 (what a reader sees), TensorFlow's stderr logs are dropped, tracebacks and warnings name files
 relative to site-packages or the repository instead of this machine's folders, and timing
 metadata is removed, so that re-executing an unchanged notebook changes nothing but
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from pinned_platform import apply_cap, platform_record
 
 ROOT = Path(__file__).resolve().parents[1]
 CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)
@@ -68,7 +71,7 @@ def tidy(outputs: list) -> list:
     return kept
 
 
-def execute(path: Path) -> float:
+def execute(path: Path, platform: dict[str, str]) -> float:
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     client = NotebookClient(
@@ -79,17 +82,20 @@ def execute(path: Path) -> float:
         if cell.cell_type == "code":
             cell.outputs = tidy(cell.outputs)
             cell.metadata.pop("execution", None)
+    notebook.metadata["executed_on"] = platform
     nbformat.write(notebook, path)
     return time.perf_counter() - start
 
 
 def main(arguments: list[str]) -> None:
     os.environ.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="-1")
+    platform = platform_record(apply_cap())
+    print(f"Executing on {platform}", flush=True)
     paths = [Path(a) for a in arguments] or sorted((ROOT / "book").rglob("*.ipynb"))
     for path in paths:
         if ".ipynb_checkpoints" in path.parts:
             continue
-        print(f"{path.relative_to(ROOT) if path.is_absolute() else path}: {execute(path):.0f} s", flush=True)
+        print(f"{path.relative_to(ROOT) if path.is_absolute() else path}: {execute(path, platform):.0f} s", flush=True)
 
 
 if __name__ == "__main__":

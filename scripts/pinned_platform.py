@@ -1,0 +1,87 @@
+"""The platform the stored outputs are made on, and the CPU instruction-set cap that pins it.
+
+TensorFlow's matrix products (oneDNN) and the code XLA generates choose their kernels by the CPU's
+instruction set at run time, so the same notebook gives other last digits on an AVX-512 CPU than
+on an AVX2 one, and a training run drifts further. Both libraries take a cap. `make execute` and
+`make test` cap them at AVX2 (`COURSE_CPU_ISA`), which every x86-64 CPU of the last ten years
+has, so all of them run the same kernels. The rest of TensorFlow (Eigen) is compiled for one
+instruction set in the wheel already. The cap belongs to these commands only: readers keep
+their CPU's full speed.
+
+The execute command records the platform in each notebook's metadata (`executed_on`); the tests
+compare a notebook's outputs exactly when they run on that platform, and within each cell's
+stated tolerance when they do not (another cap, CPU architecture, OS, versions or a GPU).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+REFERENCE_ISA = "AVX2"
+# Our name: (XLA's --xla_cpu_max_isa, oneDNN's ONEDNN_MAX_CPU_ISA, the flag in /proc/cpuinfo).
+# Both libraries silently ignore a name they do not know, so only these are accepted.
+CAPS = {
+    "AVX512": ("AVX512", "AVX512_CORE", "avx512f"),
+    "AVX2": ("AVX2", "AVX2", "avx2"),
+    "AVX": ("AVX", "AVX", "avx"),
+    "SSE4": ("SSE4_2", "SSE41", "sse4_2"),
+}
+VERSIONED = ("tensorflow", "keras", "numpy")
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags of this CPU as Linux lists them (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((set(line.split(":", 1)[1].split()) for line in info if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
+def supported_caps() -> list[str]:
+    """The caps this CPU can run, widest first, e.g. ["AVX2", "AVX", "SSE4"]."""
+    flags = cpu_flags()
+    return [name for name, (_, _, flag) in CAPS.items() if flag in flags]
+
+
+def apply_cap() -> str:
+    """Set the environment variables of the cap `COURSE_CPU_ISA` asks for (default: AVX2).
+
+    Must run before TensorFlow is imported. Returns the instruction set the kernels really use:
+    the cap, or the CPU's widest below it, or "none" off x86-64.
+    """
+    wanted = os.environ.get("COURSE_CPU_ISA", REFERENCE_ISA).upper()
+    if wanted not in CAPS:
+        raise SystemExit(f"COURSE_CPU_ISA must be one of {', '.join(CAPS)}. Received: COURSE_CPU_ISA={wanted!r}")
+    supported = supported_caps()
+    if not supported:
+        return "none"
+    xla, onednn, _ = CAPS[wanted]
+    os.environ["ONEDNN_MAX_CPU_ISA"] = onednn
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_max_isa=")]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, f"--xla_cpu_max_isa={xla}"])
+    names = list(CAPS)
+    return next(name for name in names[names.index(wanted):] if name in supported)
+
+
+def platform_record(isa: str, device: str = "CPU") -> dict[str, str]:
+    """What decides the digits of an output: CPU architecture and cap, OS, device, versions."""
+    record = {"machine": platform.machine(), "isa": isa, "system": platform.system(), "device": device,
+              "python": "%d.%d" % sys.version_info[:2]}
+    record.update({name: _version(name) for name in VERSIONED})
+    return record
+
+
+def differences(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
+    """How `current` differs from the platform a notebook was executed on, e.g. ["isa AVX, not AVX2"]."""
+    return [f"{key} {current.get(key)}, not {value}" for key, value in recorded.items() if current.get(key) != value]
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"

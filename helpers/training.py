@@ -15,8 +15,11 @@ import tensorflow as tf
 from helpers.arguments import positive_int
 from helpers.batches import RngLike, _check, as_generator
 from helpers.checkpointing import TrainingCheckpoint
+from helpers.multi_step import StepFunctions, epoch_chunks, one_by_one
+from helpers.non_finite import non_finite_error
 from helpers.progress import print_status_bar
-from helpers.training_inputs import as_tensor, check_data, check_metrics, check_model, optimizer_groups
+from helpers.training_inputs import (as_tensor, check_data, check_metrics, check_model, optimizer_groups,
+                                     resolve_metrics)
 
 History = dict[str, list[float]]
 
@@ -45,16 +48,22 @@ def train(
     Each epoch visits every instance once, in a new random order; the model is called with
     `training=True`; regularization losses (`model.losses`) are added to the loss; the optimizer
     clips gradients if it has `clipnorm`/`clipvalue` and applies variable constraints after each
-    update (Keras 3 optimizers do both in `apply_gradients`); metrics are reset every epoch. For
-    speed, `steps_per_execution` steps run in one compiled (XLA) call on batches gathered from
-    tensors already in memory, and the status bar is redrawn between calls.
+    update (Keras 3 optimizers do both in `apply_gradients`); metrics are reset every epoch. One
+    step is `helpers.train_step.make_train_step`, the loop of book/ch12/07_custom_training_loops.ipynb.
+    For speed, `steps_per_execution` steps run in one compiled (XLA) call on batches gathered from
+    tensors already in memory (`helpers.multi_step`), and the status bar is redrawn between calls.
+    Every call of an epoch has the same shapes, so the function compiles once per call of `train`,
+    and not at all when `train` is called again on the same model with the same optimizer, loss,
+    metrics and data shapes. Metric names resolve as in `model.compile()`: with integer labels,
+    `"accuracy"` is sparse categorical accuracy.
 
     A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite
     gradient, say), stops training with a `FloatingPointError` naming the epoch and step, and
     leaves every variable (weights, batch-norm statistics, optimizer state) as it was before that
-    step: no NaN is ever kept. Ctrl-C stops after the running call and
+    step: no NaN is ever kept (`helpers.non_finite`). Ctrl-C stops after the running call and
     returns the history of the finished epochs. With `checkpoint_dir`, every epoch ends with a
-    checkpoint (and so does an interrupt); calling `train` again with the same folder resumes.
+    checkpoint (and so does an interrupt); calling `train` again with the same folder resumes
+    (`helpers.checkpointing`).
 
     Args:
         model: a built `keras.Model` (created in `strategy.scope()` when a strategy is given).
@@ -65,7 +74,7 @@ def train(
         optimizer: a Keras optimizer, or a list of `(optimizer, layers_or_variables)` pairs that
             gives every trainable variable to exactly one optimizer.
         loss_fn: `loss_fn(y_true, y_pred)`, a Keras loss or a function (its mean is taken).
-        metrics: Keras metrics (or names, e.g. `"mae"`), reported and returned per epoch.
+        metrics: Keras metrics (or names, e.g. `"mae"`, `"accuracy"`), reported and returned per epoch.
         validation_data: `(X_val, y_val)`, evaluated after every epoch, or `None`.
         strategy: a `tf.distribute.Strategy`; `None` for the current one (usually the default).
         checkpoint_dir: a folder for checkpoints and resuming, or `None`.
@@ -83,8 +92,9 @@ def train(
 
     Raises:
         ValueError: for a non-positive `epochs`, `batch_size` or `steps_per_execution`, data of
-            mismatched lengths or shapes, an unbuilt model, colliding metric names, or optimizers
-            that do not cover each trainable variable exactly once.
+            mismatched lengths or shapes, an unbuilt model, colliding metric names, a metric that
+            cannot take the targets and outputs, or optimizers that do not cover each trainable
+            variable exactly once.
         TypeError: for a model, optimizer, loss or metric of the wrong kind.
         FloatingPointError: when a step's loss, or a weight after its update, is not finite.
 
@@ -117,116 +127,19 @@ def train(
             f"Received: validation_data of type {type(validation_data).__name__}"
         )
     X, y = as_tensor(X), as_tensor(y)
-    check_data(X[:batch_size], y[:batch_size], model, loss_fn)
+    y_pred = check_data(X[:batch_size], y[:batch_size], model, loss_fn)
+    resolved = resolve_metrics(metrics, y[:batch_size], y_pred)
     if validation_data is not None:
         _check(*validation_data, batch_size)
         validation_data = tuple(as_tensor(d) for d in validation_data)
         check_data(*(d[:batch_size] for d in validation_data), model, loss_fn, where="validation_data")
     rng = as_generator(rng)
     strategy = strategy or tf.distribute.get_strategy()
-    replicas = strategy.num_replicas_in_sync
-    jit_compile = replicas == 1 if jit_compile is None else jit_compile
-    with strategy.scope():
-        # Under several replicas the metrics' totals must be created in the strategy's scope.
-        metrics = [type(m).from_config(m.get_config()) for m in metrics] if replicas > 1 else metrics
-        loss_tracker = keras.metrics.Mean(name="loss")
-        for optimizer_, variables in groups:
-            optimizer_.build(variables)  # create the slots now, outside tf.function
-    trackers = [loss_tracker, *metrics]
-    variables = [v for _, group in groups for v in group]
-
-    def per_example_loss(y_batch, y_pred):
-        # Keras loss objects already divide by the number of replicas inside strategy.run; their
-        # unreduced `call` does not, so the scaling below is the only one.
-        losses = loss_fn.call(y_batch, y_pred) if isinstance(loss_fn, keras.losses.Loss) else loss_fn(y_batch, y_pred)
-        return tf.reduce_mean(losses)
-
-    def replica_share(data, indices):
-        # Each replica takes its slice of the global batch (slices may differ by one).
-        context = tf.distribute.get_replica_context()
-        size = tf.shape(indices)[0]
-        start = context.replica_id_in_sync_group * size // replicas
-        end = (context.replica_id_in_sync_group + 1) * size // replicas
-        mine = indices[start:end]
-        return [tf.gather(d, mine) for d in data], tf.cast(size, tf.float32)
-
-    def replica_step(indices):
-        (X_batch, y_batch), global_size = replica_share((X, y), indices)
-        with tf.GradientTape() as tape:
-            y_pred = model(X_batch, training=True)  # dropout, batch norm... in training mode
-            share = tf.cast(tf.shape(y_batch)[0], tf.float32) / global_size
-            # This replica's part of the global mean: the optimizer sums gradients over replicas.
-            loss = tf.math.multiply_no_nan(per_example_loss(y_batch, y_pred), share)
-            if model.losses:
-                loss += tf.add_n(model.losses) / replicas  # regularization, counted once in total
-        gradients = tape.gradient(loss, variables)
-        not_finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(tf.math.is_finite(loss), tf.float32))
-        start = 0
-        for optimizer_, group in groups:
-            optimizer_.apply_gradients(zip(gradients[start : start + len(group)], group))
-            start += len(group)
-        # The loss goes out as shape (1,), so the replicas' shares can be gathered and summed.
-        return tf.reshape(loss, [1]), y_batch, y_pred, not_finite == 0.0
-
-    def update_metrics(loss, y_batch, y_pred):
-        # Metrics see the whole global batch, gathered from the replicas; the loss is weighted
-        # by the batch size (as fit() does), one copy per instance.
-        loss = tf.reduce_sum(strategy.gather(loss, axis=0))
-        y_batch, y_pred = strategy.gather(y_batch, axis=0), strategy.gather(y_pred, axis=0)
-        loss_tracker.update_state(tf.fill(tf.shape(y_batch)[:1], loss))
-        for metric in metrics:
-            metric.update_state(y_batch, y_pred)
-
-    def train_step(indices):
-        loss, y_batch, y_pred, finite = strategy.run(replica_step, args=(indices,))
-        update_metrics(loss, y_batch, y_pred)
-        return strategy.experimental_local_results(finite)[0]  # the same on every replica
-
-    # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
-    step_variables = [*model.variables, *(v for optimizer_, _ in groups for v in optimizer_.variables)]
-    float_variables = [v for v in step_variables if tf.as_dtype(v.dtype).is_floating]
-
-    @tf.function(jit_compile=jit_compile)
-    def run_steps(batches, last_batch):
-        # Many steps per Python call: for small models the per-call overhead dwarfs a step.
-        # Testing every gradient would cost a sixth of a step, and a branch around each update
-        # more. Instead a non-finite loss ends the loop (a NaN weight makes the next loss NaN),
-        # the weights are tested once at the end, and a failed call puts back the state it
-        # started from; train() then redoes its steps one per call to find the bad one.
-        at_start = [tf.identity(v) for v in step_variables]
-        finite, i = tf.constant(True), tf.constant(0)
-        while tf.logical_and(finite, i < batches.shape[0]):
-            finite = train_step(batches[i])
-            i += 1
-        if last_batch.shape[0]:  # the epoch's smaller last batch (shapes are static here)
-            if finite:
-                finite = train_step(last_batch)
-        finite = tf.logical_and(finite, tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in float_variables]))
-        if not finite:
-            for variable, value in zip(step_variables, at_start):
-                variable.assign(value)
-        return finite
-
-    def evaluate_step(indices):
-        (X_batch, y_batch), global_size = replica_share(validation_data, indices)
-        y_pred = model(X_batch, training=False)
-        share = tf.cast(tf.shape(y_batch)[0], tf.float32) / global_size
-        loss = tf.math.multiply_no_nan(per_example_loss(y_batch, y_pred), share)
-        if model.losses:
-            loss += tf.add_n(model.losses) / replicas
-        return tf.reshape(loss, [1]), y_batch, y_pred
-
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-    def evaluate_batch(indices):
-        update_metrics(*strategy.run(evaluate_step, args=(indices,)))
-
-    @tf.function(jit_compile=jit_compile)
-    def results_and_reset():
-        # One compiled call instead of eager ops per metric variable: it matters for small models.
-        results = {t.name: tf.identity(t.result()) for t in trackers}
-        for tracker in trackers:
-            tracker.reset_state()
-        return results
+    jit_compile = strategy.num_replicas_in_sync == 1 if jit_compile is None else jit_compile
+    # Names resolved to metrics go as (name, metric) pairs: a cached metric of that name can serve.
+    metrics = [(m, r) if isinstance(m, str) else r for m, r in zip(metrics, resolved)]
+    steps_functions = StepFunctions.of(model, groups, loss_fn, metrics, strategy, jit_compile)
+    trackers = steps_functions.trackers
 
     # -- Resume from the newest checkpoint, if any.
     checkpoint = TrainingCheckpoint(checkpoint_dir, model, [o for o, _ in groups], trackers) if checkpoint_dir else None
@@ -239,26 +152,21 @@ def train(
             print(f"Resuming from {checkpoint.latest}: epoch {first_epoch}, step {first_step}")
 
     steps = math.ceil(n / batch_size)
-    if first_step == 0:
-        for tracker in trackers:
-            tracker.reset_state()
     for epoch in range(first_epoch, epochs + 1):
         if verbose:
             print(f"Epoch {epoch}/{epochs}")
         rng_at_epoch_start = copy.deepcopy(rng.bit_generator.state)
         order = rng.permutation(n).astype(np.int32)
         done = first_step if epoch == first_epoch else 0
+        if done == 0:
+            for tracker in trackers:
+                tracker.reset_state()
+        results = None
         try:
-            for batches, last_batch in _chunks(order, batch_size, steps_per_execution, skip=done):
-                if run_steps(tf.constant(batches), tf.constant(last_batch)):
-                    done += len(batches) + (len(last_batch) > 0)
-                else:  # the call undid its steps: redo them one per call, up to the bad one
-                    for one_batch, one_last_batch in _one_by_one(batches, last_batch):
-                        if not run_steps(tf.constant(one_batch), tf.constant(one_last_batch)):
-                            raise _non_finite_error(epoch, done + 1, steps, checkpoint)
-                        done += 1
+            for done, results in _run_calls(steps_functions, X, y, order, batch_size, steps_per_execution, done,
+                                            lambda step: non_finite_error(epoch, step, steps, checkpoint)):
                 if verbose and done < steps:
-                    print_status_bar(done, steps, loss_tracker, metrics)
+                    print_status_bar(done, steps, trackers[0], trackers[1:])
         except KeyboardInterrupt:
             note = "returning the history of the finished epochs."
             if checkpoint:
@@ -269,13 +177,13 @@ def train(
             print(f"\nInterrupted at epoch {epoch}, step {done}/{steps}: {note}")
             return history
 
-        results = {name: float(value) for name, value in results_and_reset().items()}
+        if results is None:  # nothing was left to run in this epoch (a resumed run)
+            results = {t.name: t.result() for t in trackers}
+        results = {name: float(value) for name, value in results.items()}
         if validation_data is not None:
             size = max(batch_size, 1024)  # no gradients to keep: bigger batches are faster
-            count = int(validation_data[0].shape[0])
-            for start in range(0, count, size):
-                evaluate_batch(tf.range(start, min(start + size, count)))
-            results.update({f"val_{name}": float(value) for name, value in results_and_reset().items()})
+            val_results = steps_functions.evaluate(*validation_data, size)
+            results.update({f"val_{name}": float(value) for name, value in val_results.items()})
         for name, value in results.items():
             history.setdefault(name, []).append(value)
         if checkpoint:
@@ -287,33 +195,22 @@ def train(
     return history
 
 
-def _non_finite_error(epoch: int, step: int, steps: int, checkpoint: TrainingCheckpoint | None) -> FloatingPointError:
-    where = f"the newest checkpoint, {checkpoint.latest}, is intact" if checkpoint and checkpoint.latest else "no update was kept from that step on"
-    return FloatingPointError(
-        f"Non-finite loss or weights at epoch {epoch}, step {step}/{steps}: training stopped with the model "
-        f"as it was before that step, and {where}. Lower the learning rate, clip gradients "
-        "(clipnorm=1.0) or check the data for NaN and inf."
-    )
+def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order: np.ndarray, batch_size: int,
+               steps_per_execution: int, done: int, error: Callable[[int], Exception]) -> Iterator[tuple[int, dict]]:
+    """Run an epoch's steps from step `done` on, one compiled call at a time.
 
-
-def _chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """One epoch's index batches from step `skip` on, as pairs (full batches, smaller last batch).
-
-    The full batches come `steps_per_execution` at a time, shaped (steps, batch_size); the epoch's
-    smaller last batch, if any, rides with the final pair (elsewhere an empty array).
+    Yields the steps done so far and the trackers' results after each call. A call that meets a
+    non-finite value undoes itself (see `non_finite`); its steps are then redone one per call, and
+    `error(step)` is raised for the first bad one.
     """
-    full = len(order) // batch_size
-    batches = order[: full * batch_size].reshape(full, batch_size)
-    rest = order[full * batch_size :]
-    starts = range(skip, full, steps_per_execution) or [full]
-    for start in starts:
-        end = min(start + steps_per_execution, full)
-        yield batches[start:end], rest if end == full else rest[:0]
-
-
-def _one_by_one(batches: np.ndarray, last_batch: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The steps of one `_chunks` pair, each as a pair of its own."""
-    for batch in batches:
-        yield batch[None], last_batch[:0]
-    if len(last_batch):
-        yield batches[:0], last_batch
+    for chunk in epoch_chunks(order, batch_size, steps_per_execution, skip=done):
+        finite, results = steps_functions.run(X, y, *chunk)
+        if finite:
+            done += chunk[1] + chunk[3]
+        else:
+            for single in one_by_one(*chunk):
+                finite, results = steps_functions.run(X, y, *single)
+                if not finite:
+                    raise error(done + 1)
+                done += 1
+        yield done, results

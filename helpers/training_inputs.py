@@ -94,32 +94,75 @@ def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
     return groups
 
 
-def check_metrics(metrics: Any) -> list[keras.metrics.Metric]:
-    """Metric objects or names (e.g. `"mae"`, kept as the metric's name), with distinct names.
+def check_metrics(metrics: Any) -> list[keras.metrics.Metric | str]:
+    """Metric objects or names (e.g. `"mae"`, `"accuracy"`), with distinct names; names stay names.
+
+    `resolve_metrics` turns the names into metrics once the targets and outputs are known.
 
     Example:
-        >>> [m.name for m in check_metrics(["mae", keras.metrics.RootMeanSquaredError(name="rmse")])]
-        ['mae', 'rmse']
+        >>> check_metrics(["mae", keras.metrics.RootMeanSquaredError(name="rmse")])[0]
+        'mae'
     """
     if isinstance(metrics, (str, keras.metrics.Metric)):
         metrics = [metrics]
-    resolved = []
+    checked = []
     for m in metrics:
         if isinstance(m, str):
             try:
-                metric = keras.metrics.get(m)
+                keras.metrics.get(m)
             except ValueError:
                 raise ValueError(f"`metrics` must name Keras metrics, e.g. 'mae'. Received an unknown name {m!r}") from None
-            m = type(metric).from_config({**metric.get_config(), "name": m})
-        if not isinstance(m, keras.metrics.Metric):
+        elif not isinstance(m, keras.metrics.Metric):
             raise TypeError(
                 "`metrics` must be a sequence of keras.metrics.Metric instances or names such as 'mae'. "
                 f"Received an item {m!r}"
             )
-        resolved.append(m)
-    names = ["loss"] + [m.name for m in resolved]
+        checked.append(m)
+    names = ["loss"] + [m if isinstance(m, str) else m.name for m in checked]
     if len(set(names)) != len(names):
         raise ValueError(f"`metrics` must have distinct names, none of them 'loss'. Received names: {names[1:]}")
+    return checked
+
+
+def resolve_metrics(metrics: list[keras.metrics.Metric | str], y: tf.Tensor, y_pred: tf.Tensor) -> list[keras.metrics.Metric]:
+    """Turn metric names into metrics the way `model.compile()` does, then check each on one batch.
+
+    Keras's own resolution is reused: `"accuracy"` (or `"acc"`) becomes binary accuracy for a
+    single output unit, sparse categorical accuracy for integer labels against class scores, and
+    categorical accuracy for one-hot targets. Each metric is then tried (and reset) on the first
+    batch, so that a mismatch fails here, naming the metric, rather than inside the compiled loop.
+
+    Args:
+        metrics: as `check_metrics` returns them.
+        y: the first batch of targets.
+        y_pred: the model's outputs for the first batch.
+
+    Returns:
+        The metrics, each named as given.
+
+    Raises:
+        ValueError: if a metric cannot take these targets and outputs.
+
+    Example:
+        >>> y, y_pred = tf.constant([0, 2]), tf.constant([[0.9, 0.05, 0.05], [0.1, 0.2, 0.7]])
+        >>> [type(m).__name__ for m in resolve_metrics(["accuracy"], y, y_pred)]
+        ['SparseCategoricalAccuracy']
+    """
+    from keras.src.trainers.compile_utils import get_metric  # what compile() uses to resolve names
+
+    resolved = [get_metric(m, y, y_pred) if isinstance(m, str) else m for m in metrics]
+    for given, metric in zip(metrics, resolved):
+        try:
+            metric.update_state(y, y_pred)
+            metric.result()
+        except Exception as error:
+            raise ValueError(
+                f"`metrics` item {given if isinstance(given, str) else metric.name!r} ({type(metric).__name__}) "
+                f"must accept (y, model output). Received: y of shape {tuple(y.shape)} and dtype {y.dtype.name}, "
+                f"outputs of shape {tuple(y_pred.shape)}; the metric says: {_gist(error)}"
+            ) from error
+        finally:
+            metric.reset_state()  # train resets its metrics anyway (or restores them to resume)
     return resolved
 
 
@@ -130,10 +173,10 @@ def _gist(error: Exception) -> str:
     return next((line for line in lines if "expected" in line.lower()), lines[0] if lines else type(error).__name__)
 
 
-def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, where: str = "") -> None:
+def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, where: str = "") -> tf.Tensor:
     """Inputs that fit the model, and targets whose shape fits its outputs and the loss.
 
-    Give it one batch. Catches the classic silent bug: targets of shape (n,) against outputs of shape (n, 1), which
+    Give it one batch; it returns the model's outputs for it. Catches the classic silent bug: targets of shape (n,) against outputs of shape (n, 1), which
     most losses broadcast to an (n, n) matrix instead of failing.
     """
     x_name, y_name = (f"validation_data[0]", f"validation_data[1]") if where else ("X", "y")
@@ -159,3 +202,4 @@ def check_data(X: tf.Tensor, y: tf.Tensor, model: keras.Model, loss_fn: Any, whe
         ) from error
     if not tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))):
         raise ValueError(f"`loss_fn` must return finite values on the first batch. Received: {loss!r}")
+    return y_pred

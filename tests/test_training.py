@@ -261,3 +261,96 @@ def test_on_epoch_end_hook_sees_each_epochs_results():
     assert [results["mae"] for _, results in seen] == history["mae"]
     with pytest.raises(TypeError, match=r"`on_epoch_end` must be a callable\(epoch, results\) or None. Received: on_epoch_end=3"):
         fit(linear_model(), X, y, on_epoch_end=3)
+
+
+def classification_data(n=120, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = np.argmax(X[:, :classes] + 0.5 * rng.normal(size=(n, classes)), axis=1).astype(np.int32)
+    return X, y
+
+
+def softmax_model(seed=0, classes=3):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(classes, activation="softmax")])
+
+
+def test_accuracy_by_name_with_integer_labels_reports_what_fit_reports():
+    X, y = classification_data()
+    X_val, y_val = classification_data(n=50, seed=1)
+    arguments = dict(epochs=3, batch_size=len(X))  # one full batch per epoch: the order of instances cannot matter
+    fitted = softmax_model()
+    fitted.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    expected = fitted.fit(X, y, validation_data=(X_val, y_val), verbose=0, **arguments).history
+    trained = softmax_model()
+    history = train(trained, X, y, optimizer=keras.optimizers.SGD(0.5), loss_fn=keras.losses.SparseCategoricalCrossentropy(),
+                    metrics=["accuracy"], validation_data=(X_val, y_val), rng=0, verbose=False, **arguments)
+    assert sorted(history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    for name in history:
+        np.testing.assert_allclose(history[name], expected[name], rtol=1e-5, err_msg=name)
+    assert 0.4 < history["accuracy"][-1] < 1.0  # neither chance (1/3) nor trivially perfect
+    val_accuracy = np.mean(np.argmax(trained.predict(X_val, verbose=0), axis=1) == y_val)
+    assert history["val_accuracy"][-1] == pytest.approx(val_accuracy)
+
+
+@pytest.mark.parametrize(
+    ("y", "outputs", "expected"),
+    [
+        (np.array([0, 2]), 3, keras.metrics.SparseCategoricalAccuracy),
+        (np.array([[0], [2]]), 3, keras.metrics.SparseCategoricalAccuracy),
+        (np.eye(3)[[0, 2]], 3, keras.metrics.CategoricalAccuracy),
+        (np.array([[0.0], [1.0]]), 1, keras.metrics.BinaryAccuracy),
+    ],
+    ids=["integer-labels", "integer-column", "one-hot", "single-sigmoid"],
+)
+def test_metric_names_resolve_as_compile_resolves_them(y, outputs, expected):
+    from helpers.training_inputs import resolve_metrics
+
+    y_pred = tf.fill((2, outputs), 1.0 / outputs)
+    for name in ("accuracy", "acc"):
+        (metric,) = resolve_metrics([name], tf.constant(y), y_pred)
+        assert type(metric) is expected and metric.name == name
+
+
+def test_a_metric_that_does_not_fit_the_targets_fails_before_the_first_step():
+    X, y = classification_data(n=40)
+    model = softmax_model()
+    before = [w.numpy() for w in model.weights]
+    with pytest.raises(ValueError, match=r"`metrics` item 'mse' \(MeanSquaredError\) must accept \(y, model output\). "
+                                         r"Received: y of shape \(16,\) and dtype int32, outputs of shape \(16, 3\); the metric says: "):
+        train(model, X, y, epochs=1, batch_size=16, optimizer=keras.optimizers.SGD(), metrics=["mse"],
+              loss_fn=keras.losses.SparseCategoricalCrossentropy(), verbose=False)
+    assert all(np.array_equal(w.numpy(), b) for w, b in zip(model.weights, before))  # no step was taken
+
+
+def tracing_counts(model):
+    from helpers.multi_step import _CACHE
+
+    return [f.experimental_get_tracing_count() for entry in getattr(model, _CACHE).values() for f in entry._functions.values()]
+
+
+def test_calls_on_the_same_model_trace_each_function_once_and_reuse_it():
+    X, y = linear_data(n=103)  # 6 full batches of 16 and a smaller last one
+    model, optimizer, loss_fn = linear_model(), keras.optimizers.Nadam(0.01), keras.losses.MeanSquaredError()
+    arguments = dict(optimizer=optimizer, loss_fn=loss_fn, metrics=["mae"], validation_data=(X[:30], y[:30]),
+                     steps_per_execution=4)
+    first = fit(model, X, y, epochs=3, **arguments)
+    second = fit(model, X, y, epochs=2, **arguments)
+    assert tracing_counts(model) == [1, 1]  # one training function, one evaluation function
+    # The first call trained as a fresh model would have; the second went on from there.
+    single = linear_model()
+    reference = fit(single, X, y, epochs=3, **{**arguments, "optimizer": keras.optimizers.Nadam(0.01)})
+    assert reference["loss"] == first["loss"]
+    assert second["loss"][0] < first["loss"][-1]  # it went on from where the first call stopped
+
+
+def test_freezing_a_layer_between_calls_is_honoured():
+    X, y = linear_data()
+    model, optimizer = two_layer_model(), keras.optimizers.SGD(0.05)
+    fit(model, X, y, epochs=1, optimizer=optimizer)
+    model.layers[1].trainable = False
+    frozen = [w.numpy() for w in model.layers[1].weights]
+    lower = [w.numpy() for w in model.layers[0].weights]
+    fit(model, X, y, epochs=1, optimizer=optimizer)
+    assert all(np.array_equal(w.numpy(), old) for w, old in zip(model.layers[1].weights, frozen))
+    assert not any(np.array_equal(w.numpy(), old) for w, old in zip(model.layers[0].weights, lower))

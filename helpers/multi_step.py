@@ -1,0 +1,227 @@
+"""Many training steps per compiled call, over the replicas of a strategy, compiled once per model.
+
+For small models the cost of a Python call dwarfs a step, so `helpers.train` runs up to
+`steps_per_execution` steps (`train_step.make_train_step`) in one XLA call on index batches gathered
+from tensors already in memory. Each function is traced for one shape only: every call of an epoch
+gets the same (steps, batch_size) block of indices, padded, with the number of rows to run, and the
+epoch's smaller last batch rides in the same function behind a flag. The functions live on the model
+(`StepFunctions.of`), so a later `train` call with the same optimizers, loss, metrics and data
+shapes reuses them instead of compiling again; they go when the model goes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers.non_finite import all_finite, undo_unless
+from helpers.train_step import make_train_step, mean_loss, update_metrics
+from helpers.training_inputs import OptimizerGroups
+
+_CACHE = "_helpers_train_step_functions"  # the attribute of the model that holds its functions
+_KEEP = 8  # functions kept per model (for other optimizers, losses, metrics...), newest first
+
+
+class StepFunctions:
+    """The compiled training and evaluation functions of one model, optimizers, loss and metrics.
+
+    Build it with `StepFunctions.of(...)`, which returns the cached instance when there is one.
+    Its `trackers` are the loss tracker followed by the metrics that the functions update.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> groups = [(keras.optimizers.SGD(0.1), model.trainable_variables)]
+        >>> loss_fn = keras.losses.MeanSquaredError()
+        >>> steps = StepFunctions.of(model, groups, loss_fn, [], tf.distribute.get_strategy(), jit_compile=True)
+        >>> steps is StepFunctions.of(model, groups, loss_fn, [], tf.distribute.get_strategy(), jit_compile=True)
+        True
+        >>> X, y = tf.ones((10, 1)), tf.ones((10, 1))
+        >>> finite, results = steps.run(X, y, np.arange(8).reshape(2, 4), 2, np.arange(8, 10), True)
+        >>> bool(finite), sorted(results)
+        (True, ['loss'])
+    """
+
+    @classmethod
+    def of(cls, model: keras.Model, groups: OptimizerGroups, loss_fn: Callable, metrics: Sequence[Any],
+           strategy: tf.distribute.Strategy, jit_compile: bool) -> StepFunctions:
+        """The functions for this model and these settings: cached on the model, or new.
+
+        Args:
+            model, groups, loss_fn: as for `train_step.make_train_step`.
+            metrics: metric objects; a metric that `train` resolved from a name is passed as a
+                pair `(name, metric)`, so that the cached metric of the same name is reused.
+            strategy: the distribution strategy.
+            jit_compile: compile with XLA.
+
+        Returns:
+            A `StepFunctions`.
+        """
+        key = (tuple((id(o), *map(id, group)) for o, group in groups), id(loss_fn), id(strategy), jit_compile,
+               tuple(map(id, model.variables)),
+               tuple((m[0], type(m[1]).__name__) if isinstance(m, tuple) else id(m) for m in metrics))
+        cache = model.__dict__.get(_CACHE)
+        if cache is None:
+            cache = OrderedDict()
+            object.__setattr__(model, _CACHE, cache)  # bypass Keras's tracking: not a part of the model
+        if key not in cache:
+            cache[key] = cls(model, groups, loss_fn, [m[1] if isinstance(m, tuple) else m for m in metrics],
+                             strategy, jit_compile)
+            while len(cache) > _KEEP:
+                cache.popitem(last=False)
+        cache.move_to_end(key)
+        return cache[key]
+
+    def __init__(self, model, groups, loss_fn, metrics, strategy, jit_compile):
+        self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
+        self.jit_compile, self.replicas = jit_compile, strategy.num_replicas_in_sync
+        with strategy.scope():
+            # Under several replicas the metrics' totals must be created in the strategy's scope.
+            metrics = [type(m).from_config(m.get_config()) for m in metrics] if self.replicas > 1 else list(metrics)
+            self.trackers = [keras.metrics.Mean(name="loss"), *metrics]
+            for optimizer, variables in groups:
+                optimizer.build(variables)  # create the slots now, outside tf.function
+        self.train_step = make_train_step(model, groups, loss_fn, self.replicas)
+        # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
+        self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
+        self._functions: dict[tuple, Callable] = {}
+
+    def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
+            with_last: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """Run the first `count` rows of `batches` (index batches), then `last_batch` if `with_last`.
+
+        Returns:
+            `(finite, results)`: whether every step's loss and the weights after the call are
+            finite (if not, every variable but the metrics is as before the call), and the
+            trackers' results.
+        """
+        run_steps = self._function("train", X, y, batches, last_batch)
+        return run_steps(X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32),
+                         tf.constant(last_batch, tf.int32), tf.constant(with_last))
+
+    def evaluate(self, X: tf.Tensor, y: tf.Tensor, batch_size: int) -> dict[str, tf.Tensor]:
+        """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results."""
+        return self._function("evaluate", X, y, batch_size)(X, y)
+
+    def _function(self, kind: str, X: tf.Tensor, y: tf.Tensor, *shapes: Any) -> Callable:
+        # One tf.function per kind and shape, each traced once: no retracing, ever.
+        key = (kind, tuple(X.shape), X.dtype, tuple(y.shape), y.dtype,
+               *(np.shape(s) if isinstance(s, np.ndarray) else s for s in shapes))
+        if key not in self._functions:
+            make = self._make_run_steps if kind == "train" else self._make_evaluate
+            self._functions[key] = make(*shapes[1:] if kind == "train" else shapes)
+        return self._functions[key]
+
+    def _replica_batch(self, X, y, indices):
+        # Each replica takes its slice of the global batch (slices may differ by one).
+        context = tf.distribute.get_replica_context()
+        size = tf.shape(indices)[0]
+        start = context.replica_id_in_sync_group * size // self.replicas
+        end = (context.replica_id_in_sync_group + 1) * size // self.replicas
+        mine = indices[start:end]
+        return tf.gather(X, mine), tf.gather(y, mine), tf.cast(end - start, tf.float32) / tf.cast(size, tf.float32)
+
+    def _gathered_update(self, loss, y_batch, y_pred):
+        # Metrics see the whole global batch, gathered from the replicas.
+        gather = lambda t: self.strategy.gather(t, axis=0)
+        update_metrics(self.trackers, tf.reduce_sum(gather(loss)), gather(y_batch), gather(y_pred))
+
+    def _global_step(self, X, y, indices):
+        def replica_step(indices):
+            X_batch, y_batch, share = self._replica_batch(X, y, indices)
+            loss, y_pred = self.train_step(X_batch, y_batch, share)
+            not_finite = tf.distribute.get_replica_context().all_reduce("sum", 1.0 - tf.cast(tf.math.is_finite(loss), tf.float32))
+            # The loss goes out as shape (1,), so the replicas' shares can be gathered and summed.
+            return tf.reshape(loss, [1]), y_batch, y_pred, not_finite == 0.0
+
+        loss, y_batch, y_pred, finite = self.strategy.run(replica_step, args=(indices,))
+        self._gathered_update(loss, y_batch, y_pred)
+        return self.strategy.experimental_local_results(finite)[0]  # the same on every replica
+
+    def _make_run_steps(self, last_batch: np.ndarray) -> Callable:
+        has_last = len(last_batch) > 0  # static: the last batch's size is the same every epoch
+
+        @tf.function(jit_compile=self.jit_compile)
+        def run_steps(X, y, batches, count, last_batch, with_last):
+            at_start = [tf.identity(v) for v in self.state]
+            finite, i = tf.constant(True), tf.constant(0)
+            while tf.logical_and(finite, i < count):
+                finite = self._global_step(X, y, batches[i])
+                i += 1
+            if has_last:
+                if tf.logical_and(finite, with_last):
+                    finite = self._global_step(X, y, last_batch)
+            finite = tf.logical_and(finite, all_finite(self.state))
+            undo_unless(finite, self.state, at_start)
+            return finite, {t.name: t.result() for t in self.trackers}
+
+        return run_steps
+
+    def _make_evaluate(self, batch_size: int) -> Callable:
+        def replica_step(X, y, indices):
+            X_batch, y_batch, share = self._replica_batch(X, y, indices)
+            y_pred = self.model(X_batch, training=False)
+            loss = tf.math.multiply_no_nan(mean_loss(self.loss_fn, y_batch, y_pred), share)
+            if self.model.losses:
+                loss += tf.add_n(self.model.losses) / self.replicas
+            return tf.reshape(loss, [1]), y_batch, y_pred
+
+        def evaluate_batch(X, y, indices):
+            self._gathered_update(*self.strategy.run(replica_step, args=(X, y, indices)))
+
+        @tf.function(jit_compile=self.jit_compile)
+        def evaluate(X, y):
+            for tracker in self.trackers:
+                tracker.reset_state()
+            count = X.shape[0]
+            for i in tf.range(count // batch_size):
+                evaluate_batch(X, y, i * batch_size + tf.range(batch_size))
+            if count % batch_size:
+                evaluate_batch(X, y, tf.range(count - count % batch_size, count))
+            return {t.name: t.result() for t in self.trackers}
+
+        return evaluate
+
+
+def epoch_chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: int = 0) -> Iterator[tuple[np.ndarray, int, np.ndarray, bool]]:
+    """One epoch's index batches from step `skip` on, as `StepFunctions.run` takes them.
+
+    Yields `(batches, count, last_batch, with_last)`: `batches` always has the same shape,
+    (min(steps_per_execution, full batches), batch_size), padded with zeros after its first `count`
+    rows; `last_batch` is the epoch's smaller last batch (possibly empty), to run after them in the
+    final call (`with_last`).
+
+    Example:
+        >>> [(b.shape, count, with_last) for b, count, _, with_last in epoch_chunks(np.arange(10), 3, 2)]
+        [((2, 3), 2, False), ((2, 3), 1, True)]
+    """
+    full = len(order) // batch_size
+    rows = max(1, min(steps_per_execution, full))
+    batches = order[: full * batch_size].reshape(full, batch_size)
+    last_batch = order[full * batch_size :]
+    if skip >= full + (len(last_batch) > 0):
+        return
+    for start in range(skip, full, rows) if skip < full else [full]:
+        end = min(start + rows, full)
+        padded = np.zeros((rows, batch_size), order.dtype)
+        padded[: end - start] = batches[start:end]
+        yield padded, end - start, last_batch, end == full and len(last_batch) > 0
+
+
+def one_by_one(batches: np.ndarray, count: int, last_batch: np.ndarray, with_last: bool) -> Iterator[tuple[np.ndarray, int, np.ndarray, bool]]:
+    """The steps of one `epoch_chunks` item, each as an item of its own (same shapes).
+
+    Example:
+        >>> [(count, with_last) for _, count, _, with_last in one_by_one(np.arange(6).reshape(2, 3), 2, np.arange(1), True)]
+        [(1, False), (1, False), (0, True)]
+    """
+    for i in range(count):
+        single = np.zeros_like(batches)
+        single[0] = batches[i]
+        yield single, 1, last_batch, False
+    if with_last:
+        yield batches, 0, last_batch, True

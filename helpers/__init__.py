@@ -1,8 +1,9 @@
 """Small, tested helpers that the course notebooks import.
 
 One module per concern: `batches` (mini-batches), `progress` (the status bar), `softplus`
-(a numerically stable activation), `training` (the custom training loop, with its argument
-checks in `training_inputs` and its checkpoints in `checkpointing`), `runtime` (notebook set-up
+(a numerically stable activation), `training` (the custom training loop: one step in
+`train_step`, many steps per compiled call in `multi_step`, the NaN undo in `non_finite`, argument
+checks in `training_inputs` and checkpoints in `checkpointing`), `runtime` (notebook set-up
 and distribution strategies), `one_cycle` (the 1cycle schedule), `mc_dropout` (Monte Carlo
 dropout) and `arguments` (the checks of numeric arguments they share).
 """

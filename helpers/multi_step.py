@@ -37,18 +37,18 @@ class StepFunctions:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         >>> groups = [(keras.optimizers.SGD(0.1), model.trainable_variables)]
         >>> loss_fn = keras.losses.MeanSquaredError()
-        >>> steps = StepFunctions.of(model, groups, loss_fn, [], tf.distribute.get_strategy(), jit_compile=True)
-        >>> steps is StepFunctions.of(model, groups, loss_fn, [], tf.distribute.get_strategy(), jit_compile=True)
+        >>> steps = StepFunctions.of(model, groups, loss_fn, [], tf.distribute.get_strategy())
+        >>> steps is StepFunctions.of(model, groups, loss_fn, [], tf.distribute.get_strategy())
         True
         >>> X, y = tf.ones((10, 1)), tf.ones((10, 1))
-        >>> finite, results = steps.run(X, y, np.arange(8).reshape(2, 4), 2, np.arange(8, 10), True)
+        >>> finite, results = steps.run(X, y, np.arange(8).reshape(2, 4), 2, np.arange(8, 10), True, xla=True)
         >>> bool(finite), sorted(results)
         (True, ['loss'])
     """
 
     @classmethod
     def of(cls, model: keras.Model, groups: OptimizerGroups, loss_fn: Callable, metrics: Sequence[Any],
-           strategy: tf.distribute.Strategy, jit_compile: bool) -> StepFunctions:
+           strategy: tf.distribute.Strategy) -> StepFunctions:
         """The functions for this model and these settings: cached on the model, or new.
 
         Args:
@@ -56,12 +56,11 @@ class StepFunctions:
             metrics: metric objects; a metric that `train` resolved from a name is passed as a
                 pair `(name, metric)`, so that the cached metric of the same name is reused.
             strategy: the distribution strategy.
-            jit_compile: compile with XLA.
 
         Returns:
             A `StepFunctions`.
         """
-        key = (tuple((id(o), *map(id, group)) for o, group in groups), id(loss_fn), id(strategy), jit_compile,
+        key = (tuple((id(o), *map(id, group)) for o, group in groups), id(loss_fn), id(strategy),
                tuple(map(id, model.variables)),
                tuple((m[0], type(m[1]).__name__) if isinstance(m, tuple) else id(m) for m in metrics))
         cache = model.__dict__.get(_CACHE)
@@ -70,15 +69,15 @@ class StepFunctions:
             object.__setattr__(model, _CACHE, cache)  # bypass Keras's tracking: not a part of the model
         if key not in cache:
             cache[key] = cls(model, groups, loss_fn, [m[1] if isinstance(m, tuple) else m for m in metrics],
-                             strategy, jit_compile)
+                             strategy)
             while len(cache) > _KEEP:
                 cache.popitem(last=False)
         cache.move_to_end(key)
         return cache[key]
 
-    def __init__(self, model, groups, loss_fn, metrics, strategy, jit_compile):
+    def __init__(self, model, groups, loss_fn, metrics, strategy):
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
-        self.jit_compile, self.replicas = jit_compile, strategy.num_replicas_in_sync
+        self.replicas = strategy.num_replicas_in_sync
         with strategy.scope():
             # Under several replicas the metrics' totals must be created in the strategy's scope.
             metrics = [type(m).from_config(m.get_config()) for m in metrics] if self.replicas > 1 else list(metrics)
@@ -91,29 +90,39 @@ class StepFunctions:
         self._functions: dict[tuple, Callable] = {}
 
     def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
-            with_last: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+            with_last: bool, xla: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """Run the first `count` rows of `batches` (index batches), then `last_batch` if `with_last`.
+
+        With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
+        for seconds; without, as a TensorFlow graph, traced in about a fifth of that time.
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
             finite (if not, every variable but the metrics is as before the call), and the
             trackers' results.
         """
-        run_steps = self._function("train", X, y, batches, last_batch)
+        run_steps = self._function("train", xla, X, y, batches, last_batch)
         return run_steps(X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32),
                          tf.constant(last_batch, tf.int32), tf.constant(with_last))
 
-    def evaluate(self, X: tf.Tensor, y: tf.Tensor, batch_size: int) -> dict[str, tf.Tensor]:
+    def evaluate(self, X: tf.Tensor, y: tf.Tensor, batch_size: int, xla: bool) -> dict[str, tf.Tensor]:
         """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results."""
-        return self._function("evaluate", X, y, batch_size)(X, y)
+        return self._function("evaluate", xla, X, y, batch_size)(X, y)
 
-    def _function(self, kind: str, X: tf.Tensor, y: tf.Tensor, *shapes: Any) -> Callable:
+    def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, last_batch: np.ndarray) -> bool:
+        """Whether the training function for these shapes has already been traced (and compiled)."""
+        return self._key("train", xla, X, y, batches, last_batch) in self._functions
+
+    def _key(self, kind, xla, X, y, *shapes):
+        return (kind, xla, tuple(X.shape), X.dtype, tuple(y.shape), y.dtype,
+                *(np.shape(s) if isinstance(s, np.ndarray) else s for s in shapes))
+
+    def _function(self, kind: str, xla: bool, X: tf.Tensor, y: tf.Tensor, *shapes: Any) -> Callable:
         # One tf.function per kind and shape, each traced once: no retracing, ever.
-        key = (kind, tuple(X.shape), X.dtype, tuple(y.shape), y.dtype,
-               *(np.shape(s) if isinstance(s, np.ndarray) else s for s in shapes))
+        key = self._key(kind, xla, X, y, *shapes)
         if key not in self._functions:
             make = self._make_run_steps if kind == "train" else self._make_evaluate
-            self._functions[key] = make(*shapes[1:] if kind == "train" else shapes)
+            self._functions[key] = make(xla, *shapes[1:] if kind == "train" else shapes)
         return self._functions[key]
 
     def _replica_batch(self, X, y, indices):
@@ -142,26 +151,27 @@ class StepFunctions:
         self._gathered_update(loss, y_batch, y_pred)
         return self.strategy.experimental_local_results(finite)[0]  # the same on every replica
 
-    def _make_run_steps(self, last_batch: np.ndarray) -> Callable:
+    def _make_run_steps(self, xla: bool, last_batch: np.ndarray) -> Callable:
         has_last = len(last_batch) > 0  # static: the last batch's size is the same every epoch
 
-        @tf.function(jit_compile=self.jit_compile)
+        # Written without AutoGraph (explicit tf.while_loop and tf.cond), as fit() traces its
+        # steps: converting every function the model calls would double the tracing time.
+        @tf.function(jit_compile=xla, autograph=False)
         def run_steps(X, y, batches, count, last_batch, with_last):
             at_start = [tf.identity(v) for v in self.state]
-            finite, i = tf.constant(True), tf.constant(0)
-            while tf.logical_and(finite, i < count):
-                finite = self._global_step(X, y, batches[i])
-                i += 1
+            _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < count),
+                                      lambda i, finite: (i + 1, self._global_step(X, y, batches[i])),
+                                      (tf.constant(0), tf.constant(True)))
             if has_last:
-                if tf.logical_and(finite, with_last):
-                    finite = self._global_step(X, y, last_batch)
+                finite = tf.cond(tf.logical_and(finite, with_last), lambda: self._global_step(X, y, last_batch),
+                                 lambda: finite)
             finite = tf.logical_and(finite, all_finite(self.state))
             undo_unless(finite, self.state, at_start)
             return finite, {t.name: t.result() for t in self.trackers}
 
         return run_steps
 
-    def _make_evaluate(self, batch_size: int) -> Callable:
+    def _make_evaluate(self, xla: bool, batch_size: int) -> Callable:
         def replica_step(X, y, indices):
             X_batch, y_batch, share = self._replica_batch(X, y, indices)
             y_pred = self.model(X_batch, training=False)
@@ -173,13 +183,17 @@ class StepFunctions:
         def evaluate_batch(X, y, indices):
             self._gathered_update(*self.strategy.run(replica_step, args=(X, y, indices)))
 
-        @tf.function(jit_compile=self.jit_compile)
+        @tf.function(jit_compile=xla, autograph=False)
         def evaluate(X, y):
             for tracker in self.trackers:
                 tracker.reset_state()
             count = X.shape[0]
-            for i in tf.range(count // batch_size):
+
+            def body(i):
                 evaluate_batch(X, y, i * batch_size + tf.range(batch_size))
+                return i + 1
+
+            tf.while_loop(lambda i: i < count // batch_size, body, (tf.constant(0),))
             if count % batch_size:
                 evaluate_batch(X, y, tf.range(count - count % batch_size, count))
             return {t.name: t.result() for t in self.trackers}

@@ -34,9 +34,13 @@ def undo_unless(finite: tf.Tensor, variables: Sequence[tf.Variable], at_start: S
         >>> undo_unless(tf.constant(False), [v], at_start); float(v)
         1.0
     """
-    if not finite:
+
+    def undo():
         for variable, value in zip(variables, at_start):
             variable.assign(value)
+        return tf.constant(False)
+
+    tf.cond(finite, lambda: tf.constant(True), undo)
 
 
 def non_finite_error(epoch: int, step: int, steps: int, checkpoint: TrainingCheckpoint | None) -> FloatingPointError:

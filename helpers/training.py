@@ -80,7 +80,10 @@ def train(
         checkpoint_dir: a folder for checkpoints and resuming, or `None`.
         steps_per_execution: training steps per compiled call (1024 measured fastest here, or
             near it, for both benchmark models: see bench/steps_per_execution.py).
-        jit_compile: compile the steps with XLA; `None` means yes on a single replica.
+        jit_compile: `True` runs the steps as XLA programs (fastest per step, but compiling takes
+            seconds); `False` as TensorFlow graphs (traced in a fraction of that time); `None`:
+            XLA on one replica when the call runs at least `XLA_MIN_STEPS` steps or this model's
+            XLA function is compiled already, graphs otherwise.
         rng: seed or `numpy.random.Generator` for the shuffling, or `None` to follow the global
             seed (`helpers.setup(seed)`), so that seeded runs repeat exactly.
         verbose: print an epoch header and a status bar.
@@ -135,10 +138,9 @@ def train(
         check_data(*(d[:batch_size] for d in validation_data), model, loss_fn, where="validation_data")
     rng = as_generator(rng)
     strategy = strategy or tf.distribute.get_strategy()
-    jit_compile = strategy.num_replicas_in_sync == 1 if jit_compile is None else jit_compile
     # Names resolved to metrics go as (name, metric) pairs: a cached metric of that name can serve.
     metrics = [(m, r) if isinstance(m, str) else r for m, r in zip(metrics, resolved)]
-    steps_functions = StepFunctions.of(model, groups, loss_fn, metrics, strategy, jit_compile)
+    steps_functions = StepFunctions.of(model, groups, loss_fn, metrics, strategy)
     trackers = steps_functions.trackers
 
     # -- Resume from the newest checkpoint, if any.
@@ -152,6 +154,8 @@ def train(
             print(f"Resuming from {checkpoint.latest}: epoch {first_epoch}, step {first_step}")
 
     steps = math.ceil(n / batch_size)
+    xla = _use_xla(jit_compile, strategy, steps_functions, X, y, batch_size, steps_per_execution,
+                   (epochs - first_epoch + 1) * steps - first_step)
     for epoch in range(first_epoch, epochs + 1):
         if verbose:
             print(f"Epoch {epoch}/{epochs}")
@@ -164,7 +168,7 @@ def train(
         results = None
         try:
             for done, results in _run_calls(steps_functions, X, y, order, batch_size, steps_per_execution, done,
-                                            lambda step: non_finite_error(epoch, step, steps, checkpoint)):
+                                            lambda step: non_finite_error(epoch, step, steps, checkpoint), xla):
                 if verbose and done < steps:
                     print_status_bar(done, steps, trackers[0], trackers[1:])
         except KeyboardInterrupt:
@@ -182,7 +186,7 @@ def train(
         results = {name: float(value) for name, value in results.items()}
         if validation_data is not None:
             size = max(batch_size, 1024)  # no gradients to keep: bigger batches are faster
-            val_results = steps_functions.evaluate(*validation_data, size)
+            val_results = steps_functions.evaluate(*validation_data, size, xla=jit_compile is True)
             results.update({f"val_{name}": float(value) for name, value in val_results.items()})
         for name, value in results.items():
             history.setdefault(name, []).append(value)
@@ -196,7 +200,7 @@ def train(
 
 
 def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order: np.ndarray, batch_size: int,
-               steps_per_execution: int, done: int, error: Callable[[int], Exception]) -> Iterator[tuple[int, dict]]:
+               steps_per_execution: int, done: int, error: Callable[[int], Exception], xla: bool) -> Iterator[tuple[int, dict]]:
     """Run an epoch's steps from step `done` on, one compiled call at a time.
 
     Yields the steps done so far and the trackers' results after each call. A call that meets a
@@ -204,13 +208,32 @@ def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order
     `error(step)` is raised for the first bad one.
     """
     for chunk in epoch_chunks(order, batch_size, steps_per_execution, skip=done):
-        finite, results = steps_functions.run(X, y, *chunk)
+        finite, results = steps_functions.run(X, y, *chunk, xla=xla)
         if finite:
             done += chunk[1] + chunk[3]
         else:
             for single in one_by_one(*chunk):
-                finite, results = steps_functions.run(X, y, *single)
+                finite, results = steps_functions.run(X, y, *single, xla=xla)
                 if not finite:
                     raise error(done + 1)
                 done += 1
         yield done, results
+
+
+XLA_MIN_STEPS = 5_000  # steps in one call of train from which XLA's compile time pays off, on CPUs
+
+
+def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_functions: StepFunctions,
+             X: tf.Tensor, y: tf.Tensor, batch_size: int, steps_per_execution: int, steps_to_run: int) -> bool:
+    """Whether the training steps run as one XLA program per call, as `train`'s `jit_compile` asks.
+
+    For `None` on one replica: XLA compiles for about five times as long as a graph traces (on the
+    course's networks, on CPUs) and runs a step 1.5 to 10 times faster, which pays off from a few
+    thousand steps (`XLA_MIN_STEPS`); and at once if this model's XLA function is compiled already.
+    The choice depends on the arguments and on earlier calls only, never on timings, so that
+    seeded runs repeat exactly.
+    """
+    if jit_compile is not None or strategy.num_replicas_in_sync > 1:
+        return bool(jit_compile)
+    batches, _, last_batch, _ = next(epoch_chunks(np.arange(len(X)), batch_size, steps_per_execution))
+    return steps_to_run >= XLA_MIN_STEPS or steps_functions.compiled(True, X, y, batches, last_batch)

@@ -354,3 +354,22 @@ def test_freezing_a_layer_between_calls_is_honoured():
     fit(model, X, y, epochs=1, optimizer=optimizer)
     assert all(np.array_equal(w.numpy(), old) for w, old in zip(model.layers[1].weights, frozen))
     assert not any(np.array_equal(w.numpy(), old) for w, old in zip(model.layers[0].weights, lower))
+
+
+def test_by_default_short_runs_use_graphs_long_runs_and_compiled_models_use_xla():
+    from helpers.multi_step import _CACHE
+    from helpers.training import XLA_MIN_STEPS
+
+    def kinds(model):
+        return sorted((key[0], key[1]) for entry in getattr(model, _CACHE).values() for key in entry._functions)
+
+    X, y = linear_data(n=100)
+    model, optimizer, loss_fn = linear_model(), keras.optimizers.SGD(0.01), keras.losses.MeanSquaredError()
+    fit(model, X, y, epochs=1, batch_size=10, optimizer=optimizer, loss_fn=loss_fn)
+    assert kinds(model) == [("train", False)]
+    fit(model, X, y, epochs=XLA_MIN_STEPS // 10, batch_size=10, optimizer=optimizer, loss_fn=loss_fn)
+    assert kinds(model) == [("train", False), ("train", True)]
+    other, other_optimizer = linear_model(), keras.optimizers.SGD(0.01)
+    fit(other, X, y, epochs=1, batch_size=10, optimizer=other_optimizer, loss_fn=loss_fn, jit_compile=True)
+    fit(other, X, y, epochs=1, batch_size=10, optimizer=other_optimizer, loss_fn=loss_fn)  # reuses the XLA function
+    assert kinds(other) == [("train", True)]

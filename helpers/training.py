@@ -82,8 +82,9 @@ def train(
             near it, for both benchmark models: see bench/steps_per_execution.py).
         jit_compile: `True` runs the steps as XLA programs (fastest per step, but compiling takes
             seconds); `False` as TensorFlow graphs (traced in a fraction of that time); `None`:
-            XLA on one replica when the call runs at least `XLA_MIN_STEPS` steps or this model's
-            XLA function is compiled already, graphs otherwise.
+            XLA on one replica when the call is long enough to repay compiling (`XLA_MIN_STEPS`
+            steps, or `XLA_MIN_WORK` for bigger networks) or this model's XLA function is
+            compiled already, graphs otherwise.
         rng: seed or `numpy.random.Generator` for the shuffling, or `None` to follow the global
             seed (`helpers.setup(seed)`), so that seeded runs repeat exactly.
         verbose: print an epoch header and a status bar.
@@ -220,7 +221,8 @@ def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order
         yield done, results
 
 
-XLA_MIN_STEPS = 5_000  # steps in one call of train from which XLA's compile time pays off, on CPUs
+XLA_MIN_STEPS = 5_000  # steps in one call from which XLA's compile time pays off even for tiny models, on CPUs
+XLA_MIN_WORK = 1e9     # or steps × batch size × trainable parameters: the work from which it pays off
 
 
 def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_functions: StepFunctions,
@@ -228,12 +230,14 @@ def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_f
     """Whether the training steps run as one XLA program per call, as `train`'s `jit_compile` asks.
 
     For `None` on one replica: XLA compiles for about five times as long as a graph traces (on the
-    course's networks, on CPUs) and runs a step 1.5 to 10 times faster, which pays off from a few
-    thousand steps (`XLA_MIN_STEPS`); and at once if this model's XLA function is compiled already.
-    The choice depends on the arguments and on earlier calls only, never on timings, so that
-    seeded runs repeat exactly.
+    course's networks, on CPUs) and then runs steps 1.5 to 10 times faster, which pays off from
+    `XLA_MIN_STEPS` steps, or sooner for bigger networks (`XLA_MIN_WORK`), and at once if this
+    model's XLA function is compiled already. The choice depends on the arguments and on earlier
+    calls only, never on timings, so that seeded runs repeat exactly.
     """
     if jit_compile is not None or strategy.num_replicas_in_sync > 1:
         return bool(jit_compile)
     batches, _, last_batch, _ = next(epoch_chunks(np.arange(len(X)), batch_size, steps_per_execution))
-    return steps_to_run >= XLA_MIN_STEPS or steps_functions.compiled(True, X, y, batches, last_batch)
+    parameters = sum(int(np.prod(v.shape)) for _, group in steps_functions.groups for v in group)
+    return (steps_to_run >= XLA_MIN_STEPS or steps_to_run * batch_size * parameters >= XLA_MIN_WORK
+            or steps_functions.compiled(True, X, y, batches, last_batch))

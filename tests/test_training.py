@@ -358,7 +358,7 @@ def test_freezing_a_layer_between_calls_is_honoured():
 
 def test_by_default_short_runs_use_graphs_long_runs_and_compiled_models_use_xla():
     from helpers.multi_step import _CACHE
-    from helpers.training import XLA_MIN_STEPS
+    from helpers.training import XLA_MIN_STEPS, XLA_MIN_WORK
 
     def kinds(model):
         return sorted((key[0], key[1]) for entry in getattr(model, _CACHE).values() for key in entry._functions)
@@ -369,6 +369,14 @@ def test_by_default_short_runs_use_graphs_long_runs_and_compiled_models_use_xla(
     assert kinds(model) == [("train", False)]
     fit(model, X, y, epochs=XLA_MIN_STEPS // 10, batch_size=10, optimizer=optimizer, loss_fn=loss_fn)
     assert kinds(model) == [("train", False), ("train", True)]
+    keras.utils.set_random_seed(0)
+    wide = keras.Sequential([keras.Input((3,)), keras.layers.Dense(100_000), keras.layers.Dense(1)])  # 500,001 parameters
+    steps = int(XLA_MIN_WORK / 10 / 500_001) + 1
+    assert steps < XLA_MIN_STEPS  # so only the amount of work can choose XLA here
+    fit(wide, X, y, epochs=steps // 10 + 1, batch_size=10, optimizer=keras.optimizers.SGD(1e-6), loss_fn=loss_fn)
+    assert kinds(wide) == [("train", True)]
+    fit(wide, X, y, epochs=1, batch_size=10, optimizer=keras.optimizers.SGD(1e-6), loss_fn=loss_fn)  # less work: graphs
+    assert ("train", False) in kinds(wide)
     other, other_optimizer = linear_model(), keras.optimizers.SGD(0.01)
     fit(other, X, y, epochs=1, batch_size=10, optimizer=other_optimizer, loss_fn=loss_fn, jit_compile=True)
     fit(other, X, y, epochs=1, batch_size=10, optimizer=other_optimizer, loss_fn=loss_fn)  # reuses the XLA function

@@ -1,13 +1,24 @@
-"""Training speed of fit(), the textbook's eager loop, helpers.train and a fused reference.
+"""Training speed, end to end and in steady state: fit(), tuned fit(), the eager loop, helpers.train, fused.
 
-Run with `make bench`. For each model, every method trains on the same data with batch size 32,
-after a warm-up run, and the median of REPEATS timings is kept. Prints a table of steps per second
-with ratios, and writes bench/results.json as {"model": {"method": steps_per_second}}.
+Run with `make bench` (about 15 minutes on 2 CPU cores). For each workload and method, a fresh model
+(and optimizer) is built outside the clock and trained from the call to the end of the run, tracing
+and compiling included, for 1 epoch and for 5 epochs, with batch size 32, Nadam, validation data and
+one metric, as a reader's notebook does. The steady state is the median epoch of the 5-epoch run
+after the first (training steps per second, validation included). Methods:
 
-The fused reference is the fastest loop we know for in-memory data: one whole epoch in a single
-XLA-compiled tf.function, batches gathered from tensors already in memory. helpers.train is
-measured in steady state, from its on_epoch_end hook, leaving out the first epoch (which traces
-and compiles, once per call of train()).
+- `fit`: `model.compile(...)` defaults, then `fit()`;
+- `fit_tuned`: `compile(jit_compile=True, steps_per_execution=100)`, the peer a reader would choose
+  (note: Keras turns XLA off in `fit()` when op determinism is on, as in the notebooks and here, and
+  says so in a warning: so this is `fit()` with 100 steps per call, without XLA);
+- `eager_loop`: the textbook's loop of eager steps (steady state only, training steps only);
+- `train`: `helpers.train` with its defaults;
+- `fused_reference`: the fastest loop we know for in-memory data, a whole epoch in one XLA call
+  (no checks, no metrics), plus the validation loss in one more call.
+
+End-to-end timings are the median of REPEATS runs (BENCH_REPEATS, 1 by default to keep the run
+short), the methods interleaved so that the noise of a shared machine spreads over all of them.
+`python bench/training_speed.py WORKLOAD ...` runs some workloads only. Results go to bench/results.json, a plot to
+bench/training_speed.png.
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -27,87 +40,126 @@ import tensorflow as tf  # noqa: E402
 
 import helpers  # noqa: E402
 
-BATCH_SIZE = 32   # the textbook's batch size
-REPEATS = 5       # timings per method; the median is kept
-EPOCHS = 2        # epochs per timing for fit(), helpers.train and the fused reference
-EAGER_STEPS = 150 # the eager loop is slow: time this many steps
-RESULTS = Path(__file__).with_name("results.json")
+BATCH_SIZE = 32         # the textbook's batch size
+EPOCHS = (1, 5)         # epochs per end-to-end timing
+REPEATS = int(os.environ.get("BENCH_REPEATS", 1))            # end-to-end timings per method and epochs; the median is kept
+EAGER_STEPS = 100       # the eager loop is slow: time this many steps
+TUNED_STEPS_PER_EXECUTION = 100
+N_FASHION = 10_000      # Fashion-MNIST training images for the MLP (of 55,000: a subset keeps `make bench` short)
+N_DEEP = 5_000          # training images for the deep networks and exercise 13 (subset, as above)
+N_VALID = 2_000         # Fashion-MNIST validation images: the last of the training set
+HERE = Path(__file__).parent
+RESULTS = HERE / "results.json"
+PLOT = HERE / "training_speed.png"
 
 
-def california():
+@dataclass
+class Workload:
+    X: np.ndarray
+    y: np.ndarray
+    X_valid: np.ndarray
+    y_valid: np.ndarray
+    make_model: Callable[[], keras.Model]
+    loss: str                   # a key of LOSSES: a fresh loss object for each run
+    metric: str
+
+
+def california() -> Workload:
     from sklearn.datasets import fetch_california_housing
     from sklearn.model_selection import train_test_split
 
     data = fetch_california_housing()
     X, _, y, _ = train_test_split(data.data, data.target.reshape(-1, 1), random_state=42)
-    X, _, y, _ = train_test_split(X, y, random_state=42)
-    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    X, X_valid, y, y_valid = train_test_split(X, y, random_state=42)
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    X, X_valid = (X - mean) / std, (X_valid - mean) / std
 
-    def model():
+    def model():  # chapter 12's pilot model
         keras.utils.set_random_seed(42)
         l2 = keras.regularizers.L2(0.05)
         return keras.Sequential([keras.Input((8,)), keras.layers.Dense(30, activation="elu", kernel_initializer="he_normal", kernel_regularizer=l2), keras.layers.Dense(1, kernel_regularizer=l2)])
 
-    return X.astype(np.float32), y.astype(np.float32), model, keras.losses.MeanSquaredError()
+    f32 = lambda a: a.astype(np.float32)
+    return Workload(f32(X), f32(y), f32(X_valid), f32(y_valid), model, "mse", "mae")
 
 
-def fashion():
+def _fashion(n_train: int):
     (X, y), _ = keras.datasets.fashion_mnist.load_data()
+    X = (X / 255.0).astype(np.float32)
+    return X[:n_train], y[:n_train].astype(np.int32), X[-N_VALID:], y[-N_VALID:].astype(np.int32)
 
+
+def fashion() -> Workload:
     def model():
         keras.utils.set_random_seed(42)
         return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(300, activation="relu"), keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10, activation="softmax")])
 
-    return (X / 255.0).astype(np.float32), y.astype(np.int32), model, keras.losses.SparseCategoricalCrossentropy()
+    return Workload(*_fashion(N_FASHION), model, "sparse_categorical_crossentropy", "accuracy")
 
 
-def timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+def _deep(batch_norm: bool) -> Workload:
+    def model():  # chapter 11's exercise: 20 hidden layers of 100 ELU units, He initialization
+        keras.utils.set_random_seed(42)
+        layers = [keras.Input((28, 28)), keras.layers.Flatten()]
+        for _ in range(20):
+            if batch_norm:
+                layers += [keras.layers.Dense(100, kernel_initializer="he_normal", use_bias=False),
+                           keras.layers.BatchNormalization(), keras.layers.Activation("elu")]
+            else:
+                layers.append(keras.layers.Dense(100, activation="elu", kernel_initializer="he_normal"))
+        return keras.Sequential(layers + [keras.layers.Dense(10, activation="softmax")])
+
+    return Workload(*_fashion(N_DEEP), model, "sparse_categorical_crossentropy", "accuracy")
 
 
-def bench_fit(X, y, make_model, loss):
-    model = make_model()
-    model.compile(optimizer=keras.optimizers.Nadam(), loss=loss)
-    run = lambda: model.fit(X, y, batch_size=BATCH_SIZE, epochs=EPOCHS, verbose=0)
-    run()  # warm-up: traces the train step
-    return EPOCHS * len(X) / BATCH_SIZE / statistics.median(timed(run) for _ in range(REPEATS))
+def exercise_13() -> Workload:
+    def model():  # chapter 12's exercise 13
+        keras.utils.set_random_seed(42)
+        return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                                 keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal"),
+                                 keras.layers.Dense(10, activation="softmax")])
+
+    return Workload(*_fashion(N_DEEP), model, "sparse_categorical_crossentropy", "accuracy")
 
 
-def bench_eager_loop(X, y, make_model, loss):
-    model, optimizer = make_model(), keras.optimizers.Nadam()
-    rng = np.random.default_rng(0)
-
-    def run(steps=EAGER_STEPS):
-        for _ in range(steps):
-            X_batch, y_batch = helpers.random_batch(X, y, BATCH_SIZE, rng=rng)
-            with tf.GradientTape() as tape:
-                y_pred = model(X_batch, training=True)
-                main_loss = loss(y_batch, y_pred)
-                total = tf.add_n([main_loss, *model.losses])
-            gradients = tape.gradient(total, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-
-    run(5)
-    return EAGER_STEPS / statistics.median(timed(run) for _ in range(REPEATS))
+LOSSES = {"mse": keras.losses.MeanSquaredError, "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy}
+WORKLOADS = {"california_mlp": california, "fashion_mlp": fashion, "deep_elu": lambda: _deep(False),
+             "deep_elu_bn": lambda: _deep(True), "ch12_exercise_13": exercise_13}
 
 
-def bench_train(X, y, make_model, loss):
+# -- The methods. Each trains a fresh model for `epochs` epochs and returns the times at which the
+# -- epochs ended, measured from the call (model and optimizer are built before the clock starts).
+
+def run_fit(w: Workload, epochs: int, tuned: bool) -> list[float]:
+    model, optimizer = w.make_model(), keras.optimizers.Nadam()
     ends = []
-    epochs = 1 + REPEATS * EPOCHS  # the first epoch traces and compiles: left out
-    helpers.train(make_model(), X, y, epochs=epochs, batch_size=BATCH_SIZE, optimizer=keras.optimizers.Nadam(),
-                  loss_fn=loss, rng=0, verbose=False, on_epoch_end=lambda epoch, _: ends.append(time.perf_counter()))
-    steps = np.ceil(len(X) / BATCH_SIZE)
-    timings = [ends[i + EPOCHS] - ends[i] for i in range(0, len(ends) - 1, EPOCHS)]
-    return EPOCHS * steps / statistics.median(timings)
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
+    start = time.perf_counter()
+    settings = dict(jit_compile=True, steps_per_execution=TUNED_STEPS_PER_EXECUTION) if tuned else {}
+    model.compile(optimizer=optimizer, loss=LOSSES[w.loss](), metrics=[w.metric], **settings)
+    model.fit(w.X, w.y, batch_size=BATCH_SIZE, epochs=epochs, validation_data=(w.X_valid, w.y_valid),
+              callbacks=[callback], verbose=0)
+    return [end - start for end in ends]
 
 
-def bench_fused_reference(X, y, make_model, loss):
-    model, optimizer = make_model(), keras.optimizers.Nadam()
+def run_train(w: Workload, epochs: int) -> list[float]:
+    model, optimizer = w.make_model(), keras.optimizers.Nadam()
+    ends = []
+    start = time.perf_counter()
+    helpers.train(model, w.X, w.y, epochs=epochs, batch_size=BATCH_SIZE, optimizer=optimizer,
+                  loss_fn=LOSSES[w.loss](), metrics=[w.metric], validation_data=(w.X_valid, w.y_valid),
+                  rng=0, verbose=False, on_epoch_end=lambda epoch, _: ends.append(time.perf_counter()))
+    return [end - start for end in ends]
+
+
+def run_fused(w: Workload, epochs: int) -> list[float]:
+    model, optimizer = w.make_model(), keras.optimizers.Nadam()
+    loss = LOSSES[w.loss]()
+    ends = []
+    start = time.perf_counter()
     optimizer.build(model.trainable_variables)
-    X, y = tf.constant(X), tf.constant(y)
-    steps = len(X) // BATCH_SIZE
+    X, y, X_valid, y_valid = (tf.constant(a) for a in (w.X, w.y, w.X_valid, w.y_valid))
+    steps = len(w.X) // BATCH_SIZE
 
     @tf.function(jit_compile=True)
     def epoch(batches):  # (steps, BATCH_SIZE) indices: static shapes for XLA
@@ -119,32 +171,115 @@ def bench_fused_reference(X, y, make_model, loss):
             gradients = tape.gradient(total, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
 
+    @tf.function(jit_compile=True)
+    def validation_loss():
+        return loss(y_valid, model(X_valid, training=False))
+
     rng = np.random.default_rng(0)
-    order = lambda: tf.constant(rng.permutation(len(X))[: steps * BATCH_SIZE].reshape(steps, BATCH_SIZE).astype(np.int32))
-    run = lambda: [epoch(order()) for _ in range(EPOCHS)]
-    run()
-    return EPOCHS * steps / statistics.median(timed(run) for _ in range(REPEATS))
+    for _ in range(epochs):
+        epoch(tf.constant(rng.permutation(len(w.X))[: steps * BATCH_SIZE].reshape(steps, BATCH_SIZE).astype(np.int32)))
+        float(validation_loss())
+        ends.append(time.perf_counter())
+    return [end - start for end in ends]
 
 
-METHODS = {"fit": bench_fit, "eager_loop": bench_eager_loop, "train": bench_train, "fused_reference": bench_fused_reference}
-MODELS = {"california_mlp": california, "fashion_mlp": fashion}
+def eager_steps_per_second(w: Workload) -> float:
+    model, optimizer, loss = w.make_model(), keras.optimizers.Nadam(), LOSSES[w.loss]()
+    rng = np.random.default_rng(0)
+
+    def run(steps):
+        for _ in range(steps):
+            X_batch, y_batch = helpers.random_batch(w.X, w.y, BATCH_SIZE, rng=rng)
+            with tf.GradientTape() as tape:
+                y_pred = model(X_batch, training=True)
+                total = tf.add_n([loss(y_batch, y_pred), *model.losses])
+            gradients = tape.gradient(total, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+
+    run(5)
+    start = time.perf_counter()
+    run(EAGER_STEPS)
+    return EAGER_STEPS / (time.perf_counter() - start)
+
+
+METHODS = {"fit": lambda w, e: run_fit(w, e, tuned=False), "fit_tuned": lambda w, e: run_fit(w, e, tuned=True),
+           "train": run_train, "fused_reference": run_fused}
+
+
+def bench(w: Workload) -> dict:
+    steps = int(np.ceil(len(w.X) / BATCH_SIZE))
+    timings = {(m, e): [] for m in METHODS for e in EPOCHS}
+    steady = {m: [] for m in METHODS}
+    for repeat in range(REPEATS):
+        order = list(METHODS) if repeat % 2 == 0 else list(reversed(METHODS))
+        for epochs in EPOCHS:
+            for method in order:
+                ends = METHODS[method](w, epochs)
+                timings[method, epochs].append(ends[-1])
+                if len(ends) > 1:
+                    steady[method] += list(np.diff(ends))
+                print(f"  {method:<16} {epochs} epoch(s): {ends[-1]:7.2f} s", file=sys.stderr, flush=True)
+    result = {"training_instances": len(w.X), "validation_instances": len(w.X_valid), "steps_per_epoch": steps}
+    for method in METHODS:
+        result[method] = {f"seconds_{e}_epochs": round(statistics.median(timings[method, e]), 3) for e in EPOCHS}
+        result[method]["steady_steps_per_second"] = round(steps / statistics.median(steady[method]), 1)
+    result["eager_loop"] = {"steady_steps_per_second": round(eager_steps_per_second(w), 1)}
+    return result
+
+
+def table(results: dict) -> str:
+    lines = ["| workload | fit 1 ep | tuned 1 ep | train 1 ep | fused 1 ep | fit 5 ep | tuned 5 ep | train 5 ep | fused 5 ep "
+             "| tuned/train 1 ep | tuned/train 5 ep | steady steps/s: fit / tuned / eager / train / fused | train/tuned | train/fused |",
+             "|---" * 15 + "|"]
+    for name, r in results.items():
+        s = {m: r[m]["steady_steps_per_second"] for m in [*METHODS, "eager_loop"]}
+        t = {(m, e): r[m][f"seconds_{e}_epochs"] for m in METHODS for e in EPOCHS}
+        lines.append(
+            f"| {name} | " + " | ".join(f"{t[m, e]:.1f} s" for e in EPOCHS for m in METHODS)
+            + f" | {t['fit_tuned', 1] / t['train', 1]:.2f}× | {t['fit_tuned', 5] / t['train', 5]:.2f}×"
+            + f" | {s['fit']:,.0f} / {s['fit_tuned']:,.0f} / {s['eager_loop']:,.0f} / {s['train']:,.0f} / {s['fused_reference']:,.0f}"
+            + f" | {s['train'] / s['fit_tuned']:.2f}× | {s['train'] / s['fused_reference']:.2f} |")
+    return "\n".join(lines)
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, methods = list(results), list(METHODS)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    width = 0.8 / len(methods)
+    for ax, key, title in [(axes[0], "seconds_1_epochs", "1 epoch, from the call (s)"),
+                           (axes[1], "seconds_5_epochs", "5 epochs, from the call (s)"),
+                           (axes[2], "steady_steps_per_second", "steady state (training steps/s)")]:
+        shown = methods + (["eager_loop"] if key.startswith("steady") else [])
+        width = 0.8 / len(shown)
+        for i, method in enumerate(shown):
+            ax.bar(np.arange(len(names)) + i * width, [results[n][method][key] for n in names], width, label=method)
+        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, ha="right")
+        ax.set_yscale("log")
+        ax.set_title(title)
+    axes[2].legend(fontsize=9)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=100)
 
 
 def main() -> None:
     helpers.setup()
+    only = sys.argv[1:] or list(WORKLOADS)
     results = {}
-    for model_name, load in MODELS.items():
-        data = load()
-        results[model_name] = {}
-        for method, bench in METHODS.items():
-            results[model_name][method] = round(bench(*data), 1)
-            print(f"{model_name:<15} {method:<16} {results[model_name][method]:>10,.0f} steps/s", file=sys.stderr, flush=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\n{'model':<15} {'method':<16} {'steps/s':>10} {'vs fit()':>9} {'vs fused':>9}")
-    for model_name, speeds in results.items():
-        for method, speed in speeds.items():
-            print(f"{model_name:<15} {method:<16} {speed:>10,.0f} {speed / speeds['fit']:>8.2f}x {speed / speeds['fused_reference']:>8.2f}x")
-    print(f"\nwritten to {RESULTS}")
+    for name in only:
+        print(name, file=sys.stderr, flush=True)
+        results[name] = bench(WORKLOADS[name]())
+    environment = {"tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
+                   "batch_size": BATCH_SIZE, "repeats": REPEATS,
+                   "tuned_fit": f"jit_compile=True, steps_per_execution={TUNED_STEPS_PER_EXECUTION}"}
+    RESULTS.write_text(json.dumps({"environment": environment, "workloads": results}, indent=2) + "\n")
+    plot(results)
+    print(table(results))
+    print(f"\nwritten to {RESULTS} and {PLOT}")
 
 
 if __name__ == "__main__":

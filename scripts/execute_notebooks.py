@@ -71,9 +71,9 @@ def tidy(outputs: list) -> list:
     return kept
 
 
-def execute(path: Path, platform: dict[str, str]) -> float:
+def run(path: Path) -> nbformat.NotebookNode:
+    """The notebook at `path`, executed top to bottom in a fresh kernel, with tidied outputs."""
     notebook = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
     client = NotebookClient(
         notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
@@ -82,19 +82,32 @@ def execute(path: Path, platform: dict[str, str]) -> float:
         if cell.cell_type == "code":
             cell.outputs = tidy(cell.outputs)
             cell.metadata.pop("execution", None)
+    return notebook
+
+
+def execute(path: Path, platform: dict[str, str]) -> float:
+    start = time.perf_counter()
+    notebook = run(path)
     notebook.metadata["executed_on"] = platform
     nbformat.write(notebook, path)
     return time.perf_counter() - start
 
 
-def main(arguments: list[str]) -> None:
+def prepare() -> dict[str, str]:
+    """Set this process's environment (inherited by the kernels) and return the platform it pins."""
     os.environ.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="-1")
-    platform = platform_record(apply_cap())
-    print(f"Executing on {platform}", flush=True)
+    return platform_record(apply_cap())
+
+
+def notebooks(arguments: list[str]) -> list[Path]:
     paths = [Path(a) for a in arguments] or sorted((ROOT / "book").rglob("*.ipynb"))
-    for path in paths:
-        if ".ipynb_checkpoints" in path.parts:
-            continue
+    return [p for p in paths if ".ipynb_checkpoints" not in p.parts]
+
+
+def main(arguments: list[str]) -> None:
+    platform = prepare()
+    print(f"Executing on {platform}", flush=True)
+    for path in notebooks(arguments):
         print(f"{path.relative_to(ROOT) if path.is_absolute() else path}: {execute(path, platform):.0f} s", flush=True)
 
 

@@ -15,10 +15,13 @@ stated tolerance when they do not (another cap, CPU architecture, OS, versions o
 
 from __future__ import annotations
 
+import importlib.util
+import mmap
 import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 
 REFERENCE_ISA = "AVX2"
 # Our name: (XLA's --xla_cpu_max_isa, oneDNN's ONEDNN_MAX_CPU_ISA, the flag in /proc/cpuinfo).
@@ -61,10 +64,23 @@ def apply_cap() -> str:
         return "none"
     xla, onednn, _ = CAPS[wanted]
     os.environ["ONEDNN_MAX_CPU_ISA"] = onednn
+    names = list(CAPS)
+    used = next(name for name in names[names.index(wanted):] if name in supported)
+    if not xla_takes_a_cap():  # before TensorFlow 2.18 or so, where XLA aborts on the flag
+        return used if used == supported[0] else f"{used}, XLA {supported[0]}"
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_cpu_max_isa=")]
     os.environ["XLA_FLAGS"] = " ".join([*flags, f"--xla_cpu_max_isa={xla}"])
-    names = list(CAPS)
-    return next(name for name in names[names.index(wanted):] if name in supported)
+    return used
+
+
+def xla_takes_a_cap() -> bool:
+    """Whether the installed TensorFlow's XLA knows --xla_cpu_max_isa (found without importing it)."""
+    spec = importlib.util.find_spec("tensorflow")
+    library = Path(spec.submodule_search_locations[0], "libtensorflow_framework.so.2") if spec else None
+    if library is None or not library.exists():
+        return False
+    with open(library, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(b"xla_cpu_max_isa") >= 0
 
 
 def platform_record(isa: str, device: str = "CPU") -> dict[str, str]:
@@ -85,3 +101,8 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+if __name__ == "__main__":
+    print(f"Caps this CPU supports: {' '.join(supported_caps()) or 'none (not x86-64)'}; "
+          f"the stored outputs are made with {REFERENCE_ISA}.")

@@ -13,7 +13,9 @@ def test_a_cap_sets_both_libraries_in_their_own_spelling(monkeypatch):
     monkeypatch.setenv("COURSE_CPU_ISA", "sse4")
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX512 --xla_dump_to=/tmp/x")
     assert pinned_platform.apply_cap() == "SSE4"
-    assert pinned_platform.os.environ["ONEDNN_MAX_CPU_ISA"] == "SSE41"
+    environ = pinned_platform.os.environ
+    assert environ["ONEDNN_MAX_CPU_ISA"] == "SSE41" and environ["OPENBLAS_CORETYPE"] == "Nehalem"
+    assert {"X86_V3", "X86_V4", "AVX2", "AVX512F"} <= set(environ["NPY_DISABLE_CPU_FEATURES"].split())
     assert pinned_platform.os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_cpu_max_isa=SSE4_2"
 
 
@@ -39,6 +41,7 @@ def test_a_cpu_below_the_cap_runs_its_widest_instruction_set(monkeypatch):
     monkeypatch.setattr(pinned_platform, "cpu_flags", lambda: {"sse4_2", "avx"})
     monkeypatch.setenv("COURSE_CPU_ISA", "AVX2")
     assert pinned_platform.apply_cap() == "AVX"
+    assert pinned_platform.os.environ["OPENBLAS_CORETYPE"] == "Sandybridge"  # never a core the CPU lacks
 
 
 def test_off_x86_there_is_no_cap(monkeypatch):

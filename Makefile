@@ -50,7 +50,10 @@ test-floor test-newest: | $(UV)
 		> .venv-$@/course-packages.txt
 	VIRTUAL_ENV=$(CURDIR)/.venv-$@ $(UV) pip install --quiet -e ".[book,test]" --constraint .venv-$@/course-packages.txt
 	VIRTUAL_ENV=$(CURDIR)/.venv-$@ $(UV) pip list | grep -E -i "^(tensorflow|keras|numpy) "
+	@# Not here: the website (needs `make book`) and the table of Keras's own error messages,
+	@# whose wording changes between releases (tests/bad_inputs.md holds the locked one).
 	.venv-$@/bin/python -m pytest helpers scripts tests book --ignore=tests/test_website.py \
+		--deselect tests/test_bad_inputs.py::test_the_table_in_bad_inputs_md_is_current \
 		-o addopts="--doctest-modules --nbval-lax --nbval-current-env -p no:cacheprovider"
 
 execute: $(INSTALLED)  ## re-run notebooks in place on the CPU (NOTEBOOKS="book/ch12/x.ipynb" for some)

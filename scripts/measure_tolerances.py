@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 from execute_notebooks import notebooks, prepare, run
-from output_tolerance import NUMBER, _skeleton, align_outputs
+from output_tolerance import NUMBER, _skeleton, align_outputs, is_text
 
 MARGIN = 3.0
 MAX_RTOL = 0.25
@@ -34,7 +34,7 @@ def texts(outputs: list) -> list[str]:
         if output.get("output_type") == "stream" and output.get("name") == "stdout":
             found.append(output["text"])
         for kind, value in output.get("data", {}).items():
-            if kind.startswith("text/") and isinstance(value, str):
+            if is_text(kind) and isinstance(value, str):
                 found.append(value)
     return found
 

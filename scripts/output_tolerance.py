@@ -18,6 +18,16 @@ NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex")
 
 
+def is_text(kind: str) -> bool:
+    """Whether an output's MIME type holds text to compare, glue's records included.
+
+    Example:
+        >>> is_text("text/html"), is_text("application/papermill.record/text/plain"), is_text("image/png")
+        (True, True, False)
+    """
+    return kind.endswith(TEXT_TYPES)
+
+
 def check_tolerance(tolerance: Any, where: str = "tolerance") -> dict[str, float]:
     """The `{"rtol": r, "atol": a}` of a cell's metadata, checked.
 
@@ -94,8 +104,8 @@ def align_outputs(fresh: list[dict], stored: list[dict], rtol: float, atol: floa
             aligned.append(type(output)({**output, "text": text}))  # keeps nbformat's NotebookNode
         elif "data" in output:
             data = dict(output["data"])
-            for kind in TEXT_TYPES:
-                if isinstance(data.get(kind), str) and isinstance(reference.get("data", {}).get(kind), str):
+            for kind in filter(is_text, data):
+                if isinstance(data[kind], str) and isinstance(reference.get("data", {}).get(kind), str):
                     data[kind] = align_text(data[kind], reference["data"][kind], rtol, atol)
             aligned.append(type(output)({**output, "data": type(output["data"])(data)}))
         else:

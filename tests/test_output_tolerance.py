@@ -49,6 +49,13 @@ def test_outputs_of_every_text_kind_are_aligned_and_others_kept():
     assert aligned[1]["data"]["image/png"] == "BBB"
 
 
+def test_values_glued_for_the_website_are_compared_like_text():
+    record = "application/papermill.record/text/plain"
+    stored = [nbformat.v4.new_output("display_data", {record: "0.8412"})]
+    fresh = [nbformat.v4.new_output("display_data", {record: "0.8415"})]
+    assert align_outputs(fresh, stored, rtol=0.001, atol=0.0)[0]["data"][record] == "0.8412"
+
+
 def test_an_output_without_a_counterpart_of_its_kind_is_kept():
     fresh = [nbformat.v4.new_output("stream", text="1.0"), nbformat.v4.new_output("stream", text="2.0")]
     stored = [nbformat.v4.new_output("execute_result", {"text/plain": "1.0"}, execution_count=1)]

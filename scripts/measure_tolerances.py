@@ -61,6 +61,16 @@ def needed(fresh: list, stored: list) -> dict[str, float] | None:
     return {"rtol": rtol, "atol": atol}
 
 
+def first_difference(fresh: list, stored: list) -> str:
+    """The first line that differs, fresh and stored, for a human to judge."""
+    fresh_lines = "\n".join(texts(fresh)).splitlines()
+    stored_lines = "\n".join(texts(stored)).splitlines()
+    for a, b in zip(fresh_lines, stored_lines):
+        if a != b:
+            return f"    fresh:  {a[:150]}\n    stored: {b[:150]}"
+    return f"    {len(fresh_lines)} lines fresh, {len(stored_lines)} stored"
+
+
 def round_up(value: float) -> float:
     """`value` rounded up to one significant digit (0 stays 0)."""
     if value == 0:
@@ -80,12 +90,13 @@ def measure(path: Path, write: bool) -> list[str]:
         if texts(new.outputs) == texts(cell.outputs):
             continue
         tolerance = needed(new.outputs, cell.outputs)
-        if tolerance is None or tolerance["rtol"] * MARGIN > MAX_RTOL:
-            report.append(f"{path.name} cell {index}: differs beyond numbers or by more than {MAX_RTOL:.0%}: make it steadier")
-            continue
         old = cell.metadata.get("tolerance", {})
-        wanted = {k: max(old.get(k, 0.0), round_up(MARGIN * v)) for k, v in tolerance.items()}
+        wanted = {k: max(old.get(k, 0.0), round_up(MARGIN * v)) for k, v in (tolerance or {}).items()}
         wanted = {k: v for k, v in wanted.items() if v}
+        if tolerance is None or wanted.get("rtol", 0.0) > MAX_RTOL:
+            report.append(f"{path.name} cell {index}: differs beyond numbers or by more than {MAX_RTOL:.0%}: "
+                          f"make it steadier\n{first_difference(new.outputs, cell.outputs)}")
+            continue
         report.append(f"{path.name} cell {index}: measured rtol {tolerance['rtol']:.2g}, atol {tolerance['atol']:.2g}; stated {wanted}")
         if write and wanted != old:
             cell.metadata["tolerance"], changed = wanted, True

@@ -52,6 +52,11 @@ def pytest_collection_modifyitems(items):
             item.compare_outputs = _comparison(item, item.compare_outputs)
 
 
+def pytest_runtest_setup(item):
+    if type(item).__name__ == "IPyNbCell":
+        pinned_platform.apply_cap()  # the kernel inherits os.environ: undo whatever a test left in it
+
+
 def _comparison(item, compare):
     def compare_outputs(test, ref, skip_compare=None):
         test, ref = _stdout_and_results(test), _stdout_and_results(ref)

@@ -16,6 +16,7 @@ stated tolerance when they do not (another cap, CPU architecture, OS, versions o
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import mmap
 import os
@@ -87,6 +88,7 @@ def apply_cap() -> str:
     return used
 
 
+@functools.cache
 def xla_takes_a_cap() -> bool:
     """Whether the installed TensorFlow's XLA knows --xla_cpu_max_isa (found without importing it)."""
     spec = importlib.util.find_spec("tensorflow")

@@ -1,10 +1,21 @@
 """The CPU cap of the execute and test commands, and the platform record (scripts/pinned_platform.py)."""
 
 import importlib.machinery
+import os
 
 import pytest
 
 import pinned_platform
+
+
+@pytest.fixture(autouse=True)
+def keep_environment():
+    # apply_cap() writes the caps into os.environ, and the notebook kernels that run later in the
+    # same session inherit it: a test's lower cap must not leak into them.
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_a_cap_sets_both_libraries_in_their_own_spelling(monkeypatch):
@@ -34,7 +45,7 @@ def test_the_flag_is_looked_for_in_tensorflows_library(tmp_path, monkeypatch, co
     spec = importlib.machinery.ModuleSpec("tensorflow", None, is_package=True)
     spec.submodule_search_locations = [str(tmp_path)]
     monkeypatch.setattr(pinned_platform.importlib.util, "find_spec", lambda name: spec)
-    assert pinned_platform.xla_takes_a_cap() is takes
+    assert pinned_platform.xla_takes_a_cap.__wrapped__() is takes  # the uncached function
 
 
 def test_a_cpu_below_the_cap_runs_its_widest_instruction_set(monkeypatch):

@@ -9,7 +9,9 @@ prints the cells whose numbers differ, with the relative and absolute difference
 `--write`, each such cell gets (or widens) a `tolerance` in its metadata: three times what was
 measured, rounded up to one significant digit. A cell whose text differs in more than numbers,
 or that would need more than MAX_RTOL, gets no tolerance: it is listed for a human to make
-steadier (a claim asserted instead of printed, say).
+steadier (a claim asserted instead of printed, say), or for a tolerance stated by hand where the
+numbers are honestly chaotic (separate training runs); a cell already within its stated tolerance
+is reported as such and left alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 from execute_notebooks import notebooks, prepare, run
-from output_tolerance import NUMBER, _skeleton, align_outputs, is_text
+from output_tolerance import NUMBER, _skeleton, align_outputs, check_tolerance, is_text
 
 MARGIN = 3.0
 MAX_RTOL = 0.25
@@ -61,6 +63,11 @@ def needed(fresh: list, stored: list) -> dict[str, float] | None:
     return {"rtol": rtol, "atol": atol}
 
 
+def within(fresh: list, stored: list, tolerance: dict) -> bool:
+    """Whether `fresh` agrees with `stored` under a cell's stated tolerance (set by hand, say)."""
+    return texts(align_outputs(fresh, stored, **check_tolerance(tolerance))) == texts(stored)
+
+
 def first_difference(fresh: list, stored: list) -> str:
     """The first line that differs, fresh and stored, for a human to judge."""
     fresh_lines = "\n".join(texts(fresh)).splitlines()
@@ -89,8 +96,11 @@ def measure(path: Path, write: bool) -> list[str]:
     for (index, cell), new in zip(code, fresh_code):
         if texts(new.outputs) == texts(cell.outputs):
             continue
-        tolerance = needed(new.outputs, cell.outputs)
         old = cell.metadata.get("tolerance", {})
+        if old and within(new.outputs, cell.outputs, old):
+            report.append(f"{path.name} cell {index}: differs within its stated tolerance {old}")
+            continue
+        tolerance = needed(new.outputs, cell.outputs)
         wanted = {k: max(old.get(k, 0.0), round_up(MARGIN * v)) for k, v in (tolerance or {}).items()}
         wanted = {k: v for k, v in wanted.items() if v}
         if tolerance is None or wanted.get("rtol", 0.0) > MAX_RTOL:

@@ -35,7 +35,7 @@ def texts(outputs: list) -> list[str]:
     for output in outputs:
         if output.get("output_type") == "stream" and output.get("name") == "stdout":
             found.append(output["text"])
-        for kind, value in output.get("data", {}).items():
+        for kind, value in sorted(output.get("data", {}).items()):  # stored files sort them, fresh runs do not
             if is_text(kind) and isinstance(value, str):
                 found.append(value)
     return found

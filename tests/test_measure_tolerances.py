@@ -37,3 +37,9 @@ def test_a_hand_stated_absolute_tolerance_covers_a_chaotic_table():
     assert within(fresh, stored, {"atol": 0.03})
     assert not within(fresh, stored, {"atol": 0.01})
     assert not within(stdout("elu 0.7838"), stdout("relu 0.7838"), {"atol": 0.03})
+
+
+def test_the_order_of_an_outputs_formats_does_not_matter():
+    fresh = [nbformat.v4.new_output("execute_result", data={"text/plain": "0.5", "text/html": "<b>0.5</b>"})]
+    stored = [nbformat.v4.new_output("execute_result", data={"text/html": "<b>0.5</b>", "text/plain": "0.5"})]
+    assert needed(fresh, stored) == {"rtol": 0.0, "atol": 0.0}

@@ -23,10 +23,9 @@ from pathlib import Path
 import nbformat
 from nbclient.exceptions import CellExecutionError
 from execute_notebooks import notebooks, prepare, run
-from output_tolerance import NUMBER, _skeleton, align_outputs, check_tolerance, is_text
+from output_tolerance import NUMBER, _skeleton, align_outputs, check_tolerance, is_compared, is_text
 
 MARGIN = 3.0
-UNCOMPARED = {"nbval-ignore-output", "nbval-skip"}  # nbval does not compare these cells' outputs
 MAX_RTOL = 0.25
 NEAR_ZERO = 0.01  # below this a difference counts as absolute, not relative
 
@@ -99,7 +98,7 @@ def measure(path: Path, write: bool) -> list[str]:
     code = [(i, c) for i, c in enumerate(stored.cells) if c.cell_type == "code"]
     fresh_code = [c for c in fresh.cells if c.cell_type == "code"]
     for (index, cell), new in zip(code, fresh_code):
-        if UNCOMPARED & set(cell.metadata.get("tags", [])) or texts(new.outputs) == texts(cell.outputs):
+        if not is_compared(cell) or texts(new.outputs) == texts(cell.outputs):
             continue
         old = cell.metadata.get("tolerance", {})
         if old and within(new.outputs, cell.outputs, old):

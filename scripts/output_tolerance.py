@@ -16,6 +16,17 @@ from typing import Any
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf)\b")
 TEXT_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex")
+UNCOMPARED_TAGS = frozenset({"nbval-ignore-output", "nbval-skip"})  # nbval leaves these outputs alone
+
+
+def is_compared(cell: Any) -> bool:
+    """Whether nbval compares this notebook cell's outputs (its tags do not tell it to skip them).
+
+    Example:
+        >>> is_compared({"metadata": {"tags": ["remove-cell"]}}), is_compared({"metadata": {"tags": ["nbval-skip"]}})
+        (True, False)
+    """
+    return not UNCOMPARED_TAGS & set(cell["metadata"].get("tags", []))
 
 
 def is_text(kind: str) -> bool:

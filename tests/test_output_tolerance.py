@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from output_tolerance import align_outputs, align_text, check_tolerance
+from output_tolerance import align_outputs, align_text, check_tolerance, is_compared
 
 
 def test_numbers_within_tolerance_take_the_stored_text_whole():
@@ -73,3 +73,12 @@ def test_an_output_without_a_counterpart_of_its_kind_is_kept():
 def test_a_malformed_tolerance_is_refused_saying_what_is_expected(tolerance, message):
     with pytest.raises(ValueError, match=message):
         check_tolerance(tolerance)
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [([], True), (["remove-cell", "raises-exception"], True), (["nbval-ignore-output"], False), (["nbval-skip"], False)],
+)
+def test_only_cells_nbval_skips_or_ignores_count_as_uncompared(tags, expected):
+    assert is_compared({"metadata": {"tags": tags}}) is expected
+    assert is_compared(nbformat.v4.new_code_cell(metadata={"tags": tags})) is expected

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from measure_tolerances import needed, round_up
+from measure_tolerances import needed, round_up, within
 
 
 def stdout(text):
@@ -29,3 +29,17 @@ def test_identical_outputs_need_nothing():
 def test_round_up_keeps_one_significant_digit_and_never_rounds_down(value, rounded):
     assert round_up(value) == rounded
     assert round_up(value) >= value
+
+
+def test_a_hand_stated_absolute_tolerance_covers_a_chaotic_table():
+    fresh, stored = stdout("relu 0.7838 std 0.0155 0.0302"), stdout("relu 0.8012 std 0.0041 0.0101")
+    assert needed(fresh, stored)["rtol"] > 1  # the std column moves by far more than 25 %
+    assert within(fresh, stored, {"atol": 0.03})
+    assert not within(fresh, stored, {"atol": 0.01})
+    assert not within(stdout("elu 0.7838"), stdout("relu 0.7838"), {"atol": 0.03})
+
+
+def test_the_order_of_an_outputs_formats_does_not_matter():
+    fresh = [nbformat.v4.new_output("execute_result", data={"text/plain": "0.5", "text/html": "<b>0.5</b>"})]
+    stored = [nbformat.v4.new_output("execute_result", data={"text/html": "<b>0.5</b>", "text/plain": "0.5"})]
+    assert needed(fresh, stored) == {"rtol": 0.0, "atol": 0.0}

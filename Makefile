@@ -11,6 +11,10 @@ UV := .cache/uv-$(UV_VERSION)/bin/uv
 ISA ?= AVX2
 export COURSE_CPU_ISA := $(ISA)
 export UV_PYTHON_DOWNLOADS := never
+# Compile every installed module to bytecode once, at install time: where PYTHONDONTWRITEBYTECODE is
+# set (as on the CI machine), Python otherwise re-reads TensorFlow from source in every notebook
+# kernel, about 13 s each.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: book test test-floor test-newest execute tolerances bench lock clean
 

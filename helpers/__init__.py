@@ -3,11 +3,13 @@
 One module per concern: `batches` (mini-batches), `progress` (the status bar), `softplus`
 (a numerically stable activation), `training` (the custom training loop, with its argument
 checks in `training_inputs` and its checkpoints in `checkpointing`), `runtime` (notebook set-up
-and distribution strategies), `one_cycle` (the 1cycle schedule), `mc_dropout` (Monte Carlo
-dropout) and `arguments` (the checks of numeric arguments they share).
+and distribution strategies), `one_cycle` (the 1cycle schedule), `lr_finder` (the learning-rate
+finder), `mc_dropout` (Monte Carlo dropout), `glue` (computed numbers for the website's text) and
+`arguments` (the checks of numeric arguments they share).
 """
 
 from helpers.batches import epoch_batches, random_batch
+from helpers.lr_finder import LearningRateFinder
 from helpers.mc_dropout import MCDropout, mc_predict
 from helpers.one_cycle import OneCycleScheduler
 from helpers.progress import StatusBar, format_status, print_status_bar
@@ -16,6 +18,7 @@ from helpers.softplus import stable_softplus
 from helpers.training import train
 
 __all__ = [
+    "LearningRateFinder",
     "MCDropout",
     "OneCycleScheduler",
     "mc_predict",

@@ -1,0 +1,34 @@
+import builtins
+import importlib.util
+
+import pytest
+
+from helpers.glue import glue
+
+
+def test_with_myst_nb_the_value_is_recorded_under_its_name(monkeypatch):
+    pytest.importorskip("myst_nb")  # the test extra installs it; without it the next test covers glue
+    recorded = []
+    monkeypatch.setattr("myst_nb.glue", lambda name, value, display: recorded.append((name, value, display)))
+    glue("accuracy", 0.875)
+    glue("rate", 0.01, display=True)
+    assert recorded == [("accuracy", 0.875, False), ("rate", 0.01, True)]
+
+
+def test_without_myst_nb_it_does_nothing(monkeypatch):
+    real_find_spec, real_import = importlib.util.find_spec, builtins.__import__
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "myst_nb" else real_find_spec(n, *a))
+
+    def no_myst_nb(name, *args, **kwargs):
+        if name.startswith("myst_nb"):
+            raise AssertionError("glue imported myst_nb although it is not installed")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_myst_nb)
+    assert glue("accuracy", 0.875) is None
+
+
+@pytest.mark.parametrize("name", ["", "two words", None, 3])
+def test_a_bad_name_raises_naming_the_argument(name):
+    with pytest.raises(ValueError, match="`name` must be a non-empty string"):
+        glue(name, 1.0)

@@ -100,15 +100,27 @@ def prepare() -> dict[str, str]:
 
 
 def notebooks(arguments: list[str]) -> list[Path]:
-    paths = [Path(a) for a in arguments] or sorted((ROOT / "book").rglob("*.ipynb"))
+    """The notebooks to execute: those named (each an existing .ipynb file under book/), or all of book/.
+
+    Example:
+        >>> notebooks(["README.md"])
+        Traceback (most recent call last):
+        ...
+        ValueError: README.md is not a notebook of the book: name .ipynb files under book/ (or none, for all)
+    """
+    paths = [Path(a).resolve() for a in arguments] or sorted((ROOT / "book").rglob("*.ipynb"))
+    for path, argument in zip(paths, arguments):
+        if path.suffix != ".ipynb" or not path.is_file() or not path.is_relative_to(ROOT / "book"):
+            raise ValueError(f"{argument} is not a notebook of the book: name .ipynb files under book/ (or none, for all)")
     return [p for p in paths if ".ipynb_checkpoints" not in p.parts]
 
 
 def main(arguments: list[str]) -> None:
+    paths = notebooks(arguments)  # before the first kernel starts: a wrong name fails at once
     platform = prepare()
     print(f"Executing on {platform}", flush=True)
-    for path in notebooks(arguments):
-        print(f"{path.relative_to(ROOT) if path.is_absolute() else path}: {execute(path, platform):.0f} s", flush=True)
+    for path in paths:
+        print(f"{path.relative_to(ROOT)}: {execute(path, platform):.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from helpers.arguments import positive_int, positive_number
+from helpers.arguments import fraction, positive_int, positive_number
 
 # The finder stops once the smoothed loss exceeds this multiple of its lowest value so far:
 # the loss is taking off, and the rest of the curve would only show the divergence.
@@ -51,9 +51,7 @@ class LearningRateFinder(keras.callbacks.Callback):
         if end_rate <= self.start_rate:
             raise ValueError(f"`end_rate` must be larger than start_rate={start_rate!r}. Received: end_rate={end_rate!r}")
         n_steps = positive_int(n_steps, "n_steps")
-        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.number)) or not 0 <= smoothing < 1:
-            raise ValueError(f"`smoothing` must be a number in [0, 1). Received: smoothing={smoothing!r}")
-        self.smoothing = float(smoothing)
+        self.smoothing = fraction(smoothing, "smoothing")
         self.factor = (end_rate / self.start_rate) ** (1 / n_steps)
         self.rates: list[float] = []
         self.losses: list[float] = []

@@ -4,6 +4,7 @@ import importlib.util
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from helpers.glue import glue
@@ -18,6 +19,18 @@ def test_with_myst_nb_the_value_is_recorded_under_its_name(monkeypatch):
     glue("accuracy", 0.875)
     glue("rate", 0.01, display=True)
     assert recorded == [("accuracy", 0.875, False), ("rate", 0.01, True)]
+
+
+def test_numpy_scalars_are_recorded_as_python_numbers(monkeypatch):
+    recorded = []
+    myst_nb = types.ModuleType("myst_nb")
+    myst_nb.__spec__ = importlib.machinery.ModuleSpec("myst_nb", None)
+    myst_nb.glue = lambda name, value, display: recorded.append(value)
+    monkeypatch.setitem(sys.modules, "myst_nb", myst_nb)
+    glue("rate", np.float64(0.003))
+    glue("epochs", np.int64(8))
+    assert recorded == [0.003, 8] and [type(v) for v in recorded] == [float, int]
+    assert [repr(v) for v in recorded] == ["0.003", "8"]  # what MyST-NB stores and the text reads back
 
 
 def test_without_myst_nb_it_does_nothing(monkeypatch):

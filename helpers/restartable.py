@@ -20,8 +20,11 @@ class RestartableModel:
     copy with `build()` and copies all of its state into the compiled model (weights, Batch
     Normalization's moving statistics, the random state of dropout layers), then puts the
     optimizer's state (step count, moments, learning rate) back as it was before any training. The
-    run that follows is the one a new model built and compiled under that seed would give, to the
-    last bit, because the global generators are left just as `build()` under that seed leaves them.
+    run that follows is the one a new model built and compiled under that seed would give: the
+    global generators (Python's, NumPy's and Keras's, which shuffle the batches) are left just as
+    `build()` under that seed leaves them, and with TensorFlow's op determinism on (as
+    `helpers.setup()` sets it) the two runs agree to the last bit. Every restart returns the same
+    model object, `self.model`: keep a copy of anything you need from a run before the next one.
 
     Args:
         build: a function with no arguments that returns a new `keras.Model`, with the same

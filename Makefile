@@ -11,8 +11,12 @@ UV := .cache/uv-$(UV_VERSION)/bin/uv
 ISA ?= AVX2
 export COURSE_CPU_ISA := $(ISA)
 export UV_PYTHON_DOWNLOADS := never
+# Compile every installed module to bytecode once, at install time: where PYTHONDONTWRITEBYTECODE is
+# set (as on the CI machine), Python otherwise re-reads TensorFlow from source in every notebook
+# kernel, about 13 s each.
+export UV_COMPILE_BYTECODE := 1
 
-.PHONY: book test execute bench lock clean
+.PHONY: book test test-floor test-newest execute tolerances bench lock clean
 
 $(UV):
 	python3 -m venv .cache/uv-$(UV_VERSION)
@@ -35,8 +39,32 @@ test: $(INSTALLED)  ## run every test: helpers, doctests, workflows, nbval on ev
 	fi
 	$(PYTHON) -m pytest
 
+# The supported range outside the lock: the oldest versions of the course's packages that
+# pyproject.toml allows, or the newest releases, in their own environment. Stored outputs are not compared (nbval's lax mode): every
+# cell must run and the hidden assertion cells must pass.
+test-floor: RESOLUTION := lowest-direct
+test-newest: RESOLUTION := highest
+test-floor test-newest: | $(UV)
+	rm -rf .venv-$@ && $(UV) venv --quiet --python python3 .venv-$@
+	VIRTUAL_ENV=$(CURDIR)/.venv-$@ $(UV) pip install --quiet --refresh --resolution $(RESOLUTION) -e .
+	@# The tools (nbval, pytest, Jupyter Book) at their newest that fit the course's own packages,
+	@# which stay at the versions just installed: those of pyproject.toml's `dependencies`.
+	VIRTUAL_ENV=$(CURDIR)/.venv-$@ $(UV) pip freeze | grep -i -E "^($$(sed -n \
+		'/^dependencies = \[/,/^]/s/^ *"\([A-Za-z0-9_-]*\).*/\1/p' pyproject.toml | paste -sd'|'))==" \
+		> .venv-$@/course-packages.txt
+	VIRTUAL_ENV=$(CURDIR)/.venv-$@ $(UV) pip install --quiet -e ".[book,test]" --constraint .venv-$@/course-packages.txt
+	VIRTUAL_ENV=$(CURDIR)/.venv-$@ $(UV) pip list | grep -E -i "^(tensorflow|keras|numpy) "
+	@# Not here: the website (needs `make book`) and the table of Keras's own error messages,
+	@# whose wording changes between releases (tests/bad_inputs.md holds the locked one).
+	.venv-$@/bin/python -m pytest helpers scripts tests book --ignore=tests/test_website.py \
+		--deselect tests/test_bad_inputs.py::test_the_table_in_bad_inputs_md_is_current \
+		-o addopts="--doctest-modules --nbval-lax --nbval-current-env -p no:cacheprovider"
+
 execute: $(INSTALLED)  ## re-run notebooks in place on the CPU (NOTEBOOKS="book/ch12/x.ipynb" for some)
 	$(PYTHON) scripts/execute_notebooks.py $(NOTEBOOKS)
+
+tolerances: $(INSTALLED)  ## with ISA=AVX (say): measure how far outputs move on another CPU; WRITE=--write states them
+	$(PYTHON) scripts/measure_tolerances.py $(WRITE) $(NOTEBOOKS)
 
 bench: $(INSTALLED)  ## time fit(), the eager loop, helpers.train and the fused reference
 	$(PYTHON) bench/training_speed.py

@@ -45,3 +45,19 @@ def positive_number(value: Any, name: str) -> float:
             or not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
     return float(value)
+
+
+def fraction(value: Any, name: str) -> float:
+    """`value` as a float if it is a real number in [0, 1), else a ValueError.
+
+    Example:
+        >>> fraction(0.9, "smoothing")
+        0.9
+        >>> fraction(1.0, "smoothing")
+        Traceback (most recent call last):
+        ...
+        ValueError: `smoothing` must be a number in [0, 1). Received: smoothing=1.0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
+    return float(value)

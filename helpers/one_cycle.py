@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 
-from helpers.arguments import positive_int, positive_number
+from helpers.arguments import fraction, positive_int, positive_number
 
 
 class OneCycleScheduler(keras.callbacks.Callback):
@@ -57,10 +56,7 @@ class OneCycleScheduler(keras.callbacks.Callback):
             raise ValueError(
                 f"`start_rate` must be at most max_rate={self.max_rate!r}. Received: start_rate={start_rate!r}"
             )
-        if isinstance(last_fraction, bool) or not isinstance(last_fraction, (int, float, np.number)) \
-                or not 0 <= last_fraction < 1:
-            raise ValueError(f"`last_fraction` must be a number in [0, 1). Received: last_fraction={last_fraction!r}")
-        self.last_fraction = float(last_fraction)
+        self.last_fraction = fraction(last_fraction, "last_fraction")
         self.last_rate = (self.start_rate / 1000 if last_rate is None
                           else positive_number(last_rate, "last_rate"))
         if self.last_rate > self.start_rate:

@@ -12,8 +12,9 @@ def stable_softplus(z: tf.Tensor) -> tuple[tf.Tensor, object]:
     """log(1 + exp(z)), computed without overflow, and with the gradient sigmoid(z).
 
     The naive formula overflows to `inf` for large `z` (exp(z) is `inf`), loses everything for
-    negative `z` (1 + exp(z) rounds to 1), and its autodiff gradient is `inf / inf = NaN`. Here
-    the value is max(z, 0) + log1p(exp(-|z|)) and the gradient is written by hand.
+    negative `z` (1 + exp(z) rounds to 1), and its autodiff gradient is `0 × inf = NaN` (the
+    gradient of the log, 1 / inf = 0, times that of exp, inf). Here the value is
+    max(z, 0) + log1p(exp(-|z|)) and the gradient is written by hand.
 
     Half-precision inputs (float16, bfloat16) are computed in float32 and rounded back, so the
     result is correct to the input dtype's precision (TensorFlow flushes subnormal numbers to

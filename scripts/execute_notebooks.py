@@ -71,9 +71,9 @@ def tidy(outputs: list) -> list:
     return kept
 
 
-def execute(path: Path, platform: dict[str, str]) -> float:
+def run(path: Path) -> nbformat.NotebookNode:
+    """The notebook at `path`, executed top to bottom in a fresh kernel, with tidied outputs."""
     notebook = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
     client = NotebookClient(
         notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
@@ -82,20 +82,45 @@ def execute(path: Path, platform: dict[str, str]) -> float:
         if cell.cell_type == "code":
             cell.outputs = tidy(cell.outputs)
             cell.metadata.pop("execution", None)
+    return notebook
+
+
+def execute(path: Path, platform: dict[str, str]) -> float:
+    start = time.perf_counter()
+    notebook = run(path)
     notebook.metadata["executed_on"] = platform
     nbformat.write(notebook, path)
     return time.perf_counter() - start
 
 
-def main(arguments: list[str]) -> None:
+def prepare() -> dict[str, str]:
+    """Set this process's environment (inherited by the kernels) and return the platform it pins."""
     os.environ.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="-1")
-    platform = platform_record(apply_cap())
+    return platform_record(apply_cap())
+
+
+def notebooks(arguments: list[str]) -> list[Path]:
+    """The notebooks to execute: those named (each an existing .ipynb file under book/), or all of book/.
+
+    Example:
+        >>> notebooks(["README.md"])
+        Traceback (most recent call last):
+        ...
+        ValueError: README.md is not a notebook of the book: name .ipynb files under book/ (or none, for all)
+    """
+    paths = [Path(a).resolve() for a in arguments] or sorted((ROOT / "book").rglob("*.ipynb"))
+    for path, argument in zip(paths, arguments):
+        if path.suffix != ".ipynb" or not path.is_file() or not path.is_relative_to(ROOT / "book"):
+            raise ValueError(f"{argument} is not a notebook of the book: name .ipynb files under book/ (or none, for all)")
+    return [p for p in paths if ".ipynb_checkpoints" not in p.parts]
+
+
+def main(arguments: list[str]) -> None:
+    paths = notebooks(arguments)  # before the first kernel starts: a wrong name fails at once
+    platform = prepare()
     print(f"Executing on {platform}", flush=True)
-    paths = [Path(a) for a in arguments] or sorted((ROOT / "book").rglob("*.ipynb"))
     for path in paths:
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        print(f"{path.relative_to(ROOT) if path.is_absolute() else path}: {execute(path, platform):.0f} s", flush=True)
+        print(f"{path.relative_to(ROOT)}: {execute(path, platform):.0f} s", flush=True)
 
 
 if __name__ == "__main__":

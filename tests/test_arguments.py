@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from helpers.arguments import positive_int, positive_number
+from helpers.arguments import fraction, positive_int, positive_number
 
 
 @pytest.mark.parametrize("value", [1, 7, np.int64(3), np.int32(1)])
@@ -37,3 +37,16 @@ def test_positive_number_returns_a_float(value):
 def test_positive_number_rejects_the_rest(value):
     with pytest.raises(ValueError, match=r"^`max_rate` must be a positive number\. Received: max_rate="):
         positive_number(value, "max_rate")
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 0.5, np.float32(0.25), 0.999])
+def test_fraction_returns_a_float_in_the_half_open_unit_interval(value):
+    result = fraction(value, "smoothing")
+    assert result == pytest.approx(float(value))
+    assert type(result) is float
+
+
+@pytest.mark.parametrize("value", [1, 1.0, -0.1, float("nan"), True, "0.5", None])
+def test_fraction_rejects_the_rest(value):
+    with pytest.raises(ValueError, match=re.escape(f"`smoothing` must be a number in [0, 1). Received: smoothing={value!r}")):
+        fraction(value, "smoothing")

@@ -7,6 +7,8 @@ import nbformat
 import pytest
 import yaml
 
+from output_tolerance import check_tolerance, is_compared
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPOSITORY = CONFIG["repository"]["url"]
@@ -99,3 +101,21 @@ def test_outputs_name_no_folder_of_the_machine_that_ran_them(path):
     text = "\n".join("\n".join(o.get("traceback", [])) + o.get("text", "") for o in outputs)
     local = sorted(set(re.findall(r"(?:/[\w.-]+)+/(?:site-packages|\.venv|helpers)/", text)))
     assert not local, f"re-run `make execute`, which shortens these paths: {local}"
+
+
+def test_nbval_compares_at_least_85_percent_of_the_cells_that_have_outputs():
+    cells = [c for p in NOTEBOOKS for c in code_cells(nbformat.read(p, as_version=4)) if c.outputs]
+    share = sum(map(is_compared, cells)) / len(cells)
+    assert share >= 0.85, f"only {share:.0%} of the {len(cells)} code cells with outputs are compared"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_records_the_platform_it_was_executed_on_and_states_valid_tolerances(path):
+    notebook = nbformat.read(path, as_version=4)
+    recorded = notebook.metadata.get("executed_on", {})
+    assert {"machine", "isa", "device", "tensorflow", "keras", "numpy"} <= set(recorded), "re-run `make execute`"
+    for index, cell in enumerate(code_cells(notebook)):
+        if "tolerance" in cell.metadata:
+            assert is_compared(cell), f"code cell {index} states a tolerance but is not compared"
+            tolerance = check_tolerance(cell.metadata["tolerance"], f"code cell {index} tolerance")
+            assert tolerance["rtol"] <= 0.25, f"code cell {index}: a tolerance this wide compares nothing"

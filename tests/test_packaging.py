@@ -27,5 +27,7 @@ def test_pins_that_matter():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = {r.name: r.specifier for r in map(Requirement, project["dependencies"] + project["optional-dependencies"]["book"])}
     assert "2.16" in requirements["tensorflow"] and "2.15.9" not in requirements["tensorflow"]
-    assert "3.0" in requirements["keras"] and "2.9" not in requirements["keras"]
+    # Keras 3.0 lacks what the course relies on (constraints applied in apply_gradients, a plain
+    # float learning rate); 3.5 is the oldest that `make test-floor` passes with.
+    assert "3.5" in requirements["keras"] and "3.4" not in requirements["keras"]
     assert "2.0" not in requirements["jupyter-book"] and "1.5" in requirements["jupyter-book"]

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.non_finite import all_finite, undo_unless
+from helpers.non_finite import all_finite, restore, snapshot
 from helpers.train_step import make_train_step, mean_loss, update_metrics
 from helpers.training_inputs import OptimizerGroups
 
@@ -90,28 +90,37 @@ class StepFunctions:
         self._functions: dict[tuple, Callable] = {}
 
     def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
-            with_last: bool, xla: bool) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+            with_last: bool, xla: bool) -> tuple[bool, dict[str, tf.Tensor]]:
         """Run the first `count` rows of `batches` (index batches), then `last_batch` if `with_last`.
 
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
-        for seconds; without, as a TensorFlow graph, traced in about a fifth of that time.
+        for seconds; without, as a TensorFlow graph, traced in about a fifth of that time. The last
+        batch, once an epoch, runs eagerly (see the module's docstring).
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
             finite (if not, every variable but the metrics is as before the call), and the
             trackers' results.
         """
-        run_steps = self._function("train", xla, X, y, batches, last_batch)
-        return run_steps(X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32),
-                         tf.constant(last_batch, tf.int32), tf.constant(with_last))
+        at_start = snapshot(self.state)
+        finite = True
+        if count:
+            run_steps = self._function("train", xla, X, y, batches)
+            finite = bool(run_steps(X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)))
+        if finite and with_last:
+            finite = bool(tf.logical_and(self._global_step(X, y, tf.constant(last_batch, tf.int32)),
+                                         all_finite(self.state)))
+        if not finite:
+            restore(self.state, at_start)
+        return finite, {t.name: t.result() for t in self.trackers}
 
     def evaluate(self, X: tf.Tensor, y: tf.Tensor, batch_size: int, xla: bool) -> dict[str, tf.Tensor]:
         """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results."""
         return self._function("evaluate", xla, X, y, batch_size)(X, y)
 
-    def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, last_batch: np.ndarray) -> bool:
+    def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray) -> bool:
         """Whether the training function for these shapes has already been traced (and compiled)."""
-        return self._key("train", xla, X, y, batches, last_batch) in self._functions
+        return self._key("train", xla, X, y, batches) in self._functions
 
     def _key(self, kind, xla, X, y, *shapes):
         return (kind, xla, tuple(X.shape), X.dtype, tuple(y.shape), y.dtype,
@@ -122,7 +131,7 @@ class StepFunctions:
         key = self._key(kind, xla, X, y, *shapes)
         if key not in self._functions:
             make = self._make_run_steps if kind == "train" else self._make_evaluate
-            self._functions[key] = make(xla, *shapes[1:] if kind == "train" else shapes)
+            self._functions[key] = make(xla) if kind == "train" else make(xla, *shapes)
         return self._functions[key]
 
     def _replica_batch(self, X, y, indices):
@@ -151,23 +160,15 @@ class StepFunctions:
         self._gathered_update(loss, y_batch, y_pred)
         return self.strategy.experimental_local_results(finite)[0]  # the same on every replica
 
-    def _make_run_steps(self, xla: bool, last_batch: np.ndarray) -> Callable:
-        has_last = len(last_batch) > 0  # static: the last batch's size is the same every epoch
-
+    def _make_run_steps(self, xla: bool) -> Callable:
         # Written without AutoGraph (explicit tf.while_loop and tf.cond), as fit() traces its
         # steps: converting every function the model calls would double the tracing time.
         @tf.function(jit_compile=xla, autograph=False)
-        def run_steps(X, y, batches, count, last_batch, with_last):
-            at_start = [tf.identity(v) for v in self.state]
+        def run_steps(X, y, batches, count):
             _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < count),
                                       lambda i, finite: (i + 1, self._global_step(X, y, batches[i])),
                                       (tf.constant(0), tf.constant(True)))
-            if has_last:
-                finite = tf.cond(tf.logical_and(finite, with_last), lambda: self._global_step(X, y, last_batch),
-                                 lambda: finite)
-            finite = tf.logical_and(finite, all_finite(self.state))
-            undo_unless(finite, self.state, at_start)
-            return finite, {t.name: t.result() for t in self.trackers}
+            return tf.logical_and(finite, all_finite(self.state))
 
         return run_steps
 

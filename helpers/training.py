@@ -237,7 +237,7 @@ def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_f
     """
     if jit_compile is not None or strategy.num_replicas_in_sync > 1:
         return bool(jit_compile)
-    batches, _, last_batch, _ = next(epoch_chunks(np.arange(len(X)), batch_size, steps_per_execution))
+    batches = next(epoch_chunks(np.arange(len(X)), batch_size, steps_per_execution))[0]
     parameters = sum(int(np.prod(v.shape)) for _, group in steps_functions.groups for v in group)
     return (steps_to_run >= XLA_MIN_STEPS or steps_to_run * batch_size * parameters >= XLA_MIN_WORK
-            or steps_functions.compiled(True, X, y, batches, last_batch))
+            or steps_functions.compiled(True, X, y, batches))

@@ -178,6 +178,24 @@ def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_th
     assert_same_and_finite(one_per_xla_call, long_xla_call, tolerance=1e-6)
 
 
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_a_non_finite_smaller_last_batch_undoes_its_whole_call(jit_compile):
+    # The epoch's smaller last batch runs eagerly after the compiled call of the full ones; a NaN
+    # there must undo that call too, and the redo must name the last step of epoch 2.
+    def run(steps_per_execution):
+        model, optimizer = poisoned_model(PoisonAfter), keras.optimizers.Nadam(0.01)
+        model.layers[1].after = 19  # 10 steps per epoch (9 of 10 instances, 1 of 5): step 20 is bad
+        X = np.random.default_rng(0).normal(size=(95, 3)).astype(np.float32)
+        with pytest.raises(FloatingPointError, match=r"at epoch 2, step 10/10: training stopped"):
+            train(model, X, X.sum(axis=1, keepdims=True), epochs=3, batch_size=10, optimizer=optimizer,
+                  loss_fn=keras.losses.MeanSquaredError(), steps_per_execution=steps_per_execution,
+                  jit_compile=jit_compile, rng=0, verbose=False)
+        assert int(optimizer.iterations.numpy()) == 19
+        return [(v.name, v.numpy()) for v in [*model.variables, *optimizer.variables]]
+
+    assert_same_and_finite(run(1), run(1000), tolerance=1e-6)
+
+
 def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy(mirrored_strategy):
     # No batch norm here: each replica normalizes its half of the batch, unlike a single device.
     single = train_into_the_poison(poisoned_model(PoisonAfter, batch_norm=False), keras.optimizers.Nadam(0.01),

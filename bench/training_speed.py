@@ -270,13 +270,14 @@ def main() -> None:
     helpers.setup()
     only = sys.argv[1:] or list(WORKLOADS)
     results = {}
-    for name in only:
-        print(name, file=sys.stderr, flush=True)
-        results[name] = bench(WORKLOADS[name]())
     environment = {"tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
                    "batch_size": BATCH_SIZE, "repeats": REPEATS,
                    "tuned_fit": f"jit_compile=True, steps_per_execution={TUNED_STEPS_PER_EXECUTION}"}
-    RESULTS.write_text(json.dumps({"environment": environment, "workloads": results}, indent=2) + "\n")
+    for name in only:
+        print(name, file=sys.stderr, flush=True)
+        results[name] = bench(WORKLOADS[name]())
+        # after every workload, so that a run cut short still leaves what it measured
+        RESULTS.write_text(json.dumps({"environment": environment, "workloads": results}, indent=2) + "\n")
     plot(results)
     print(table(results))
     print(f"\nwritten to {RESULTS} and {PLOT}")

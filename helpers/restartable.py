@@ -80,6 +80,9 @@ class RestartableModel:
             raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
         if learning_rate is not None:
             learning_rate = positive_number(learning_rate, "learning_rate")
+            if isinstance(self.model.optimizer.get_config()["learning_rate"], dict):  # a serialized schedule
+                raise TypeError("`learning_rate` can only replace a constant rate, but this optimizer follows a "
+                                f"schedule. Received: learning_rate={learning_rate!r}")
         keras.utils.set_random_seed(int(seed))
         self._copy_state_from(self._new_model())
         for variable, value in zip(self.model.optimizer.variables, self._fresh_optimizer):

@@ -92,11 +92,16 @@ def test_a_bad_learning_rate_is_named(rate):
 
 def test_a_learning_rate_for_a_scheduled_optimizer_is_refused():
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
-    restartable = RestartableModel(build, optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    restartable = RestartableModel(build, optimizer=keras.optimizers.SGD(schedule), loss="sparse_categorical_crossentropy")
     restartable.restart(1)  # without a rate, the schedule starts again from step 0
     assert int(restartable.model.optimizer.iterations) == 0
-    with pytest.raises(TypeError):
+    _, trained = run(restartable.model, epochs=1)
+    with pytest.raises(TypeError, match="follows a schedule. Received: learning_rate=0.01"):
         restartable.restart(1, learning_rate=0.01)
+    # refused before anything changed: the trained run is still there, optimizer state included
+    assert int(restartable.model.optimizer.iterations) == 6
+    for before, after in zip(trained, [variable.numpy() for variable in restartable.model.variables]):
+        np.testing.assert_array_equal(before, after)
 
 
 def test_build_must_be_a_function_returning_a_model():

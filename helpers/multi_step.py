@@ -3,10 +3,12 @@
 For small models the cost of a Python call dwarfs a step, so `helpers.train` runs up to
 `steps_per_execution` steps (`train_step.make_train_step`) in one XLA call on index batches gathered
 from tensors already in memory. Each function is traced for one shape only: every call of an epoch
-gets the same (steps, batch_size) block of indices, padded, with the number of rows to run, and the
-epoch's smaller last batch rides in the same function behind a flag. The functions live on the model
-(`StepFunctions.of`), so a later `train` call with the same optimizers, loss, metrics and data
-shapes reuses them instead of compiling again; they go when the model goes.
+gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
+epoch's smaller last batch has another shape: its gradients are computed eagerly, then applied by
+the same function, which takes given gradients in place of a batch's (`StepFunctions._last_step`).
+The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
+optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
+model goes.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ class StepFunctions:
         self.train_step = make_train_step(model, groups, loss_fn, self.replicas)
         # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
+        self.variables = [v for _, group in groups for v in group]  # in the order of the gradients
+        self._none: list[bool] | None = None  # which gradients are None, known once traced
+        self._zeros: list[tf.Tensor] | None = None
         self._functions: dict[tuple, Callable] = {}
 
     def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
@@ -95,7 +100,7 @@ class StepFunctions:
 
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
         for seconds; without, as a TensorFlow graph, traced in about a fifth of that time. The last
-        batch, once an epoch, runs eagerly (see the module's docstring).
+        batch, once an epoch, has no program of its shape: see `_last_step`.
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
@@ -105,11 +110,9 @@ class StepFunctions:
         at_start = snapshot(self.state)
         finite = True
         if count:
-            run_steps = self._function("train", xla, X, y, batches)
-            finite = bool(run_steps(X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)))
+            finite = self._run_program(xla, X, y, batches, count)
         if finite and with_last:
-            finite = bool(tf.logical_and(self._global_step(X, y, tf.constant(last_batch, tf.int32)),
-                                         all_finite(self.state)))
+            finite = self._last_step(xla, X, y, batches, tf.constant(last_batch, tf.int32))
         if not finite:
             restore(self.state, at_start)
         return finite, {t.name: t.result() for t in self.trackers}
@@ -121,6 +124,44 @@ class StepFunctions:
     def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray) -> bool:
         """Whether the training function for these shapes has already been traced (and compiled)."""
         return self._key("train", xla, X, y, batches) in self._functions
+
+    def _run_program(self, xla, X, y, batches, count, given=None):
+        run_steps = self._function("train", xla, X, y, batches)
+        args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
+        if self.replicas == 1:  # the single-device program can also apply given gradients
+            args += [given or self._no_gradients(), tf.constant(given is not None)]
+        return bool(run_steps(*args))
+
+    def _last_step(self, xla, X, y, batches, indices):
+        """The epoch's smaller last batch, whose shape has no compiled program.
+
+        On one device its gradients are computed eagerly (a few hundredths of a second) and applied
+        by the training program, which takes given gradients in place of a batch's: Keras's eager
+        update of every variable would cost more than the whole step. Under several replicas (or
+        gradients shaped unlike the program's) the whole step runs eagerly.
+        """
+        if self.replicas == 1:
+            X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
+            loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
+            run_steps = self._function("train", xla, X, y, batches)
+            # Trace it now if need be (nothing runs): which of its gradients are None is then known.
+            run_steps.get_concrete_function(X, y, tf.constant(batches, tf.int32), tf.constant(0),
+                                            self._no_gradients(), tf.constant(True))
+            sparse = any(isinstance(g, tf.IndexedSlices) for g in gradients)
+            if [g is None for g in gradients] == self._none and not sparse:
+                update_metrics(self.trackers, loss, y_batch, y_pred)
+                given = [loss, *(zero if g is None else g for g, zero in zip(gradients, self._no_gradients()[1:]))]
+                return self._run_program(xla, X, y, batches, 0, given)
+            self.train_step.apply(gradients)
+            update_metrics(self.trackers, loss, y_batch, y_pred)
+            return bool(tf.logical_and(tf.math.is_finite(loss), all_finite(self.state)))
+        return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
+
+    def _no_gradients(self):
+        # Placeholders for the program's given gradients when it is to compute its own.
+        if self._zeros is None:
+            self._zeros = [tf.zeros(()), *(tf.zeros(v.shape, v.dtype) for v in self.variables)]
+        return self._zeros
 
     def _key(self, kind, xla, X, y, *shapes):
         return (kind, xla, tuple(X.shape), X.dtype, tuple(y.shape), y.dtype,
@@ -163,14 +204,42 @@ class StepFunctions:
     def _make_run_steps(self, xla: bool) -> Callable:
         # Written without AutoGraph (explicit tf.while_loop and tf.cond), as fit() traces its
         # steps: converting every function the model calls would double the tracing time.
+        if self.replicas > 1:
+            @tf.function(jit_compile=xla, autograph=False)
+            def run_steps(X, y, batches, count):
+                _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < count),
+                                          lambda i, finite: (i + 1, self._global_step(X, y, batches[i])),
+                                          (tf.constant(0), tf.constant(True)))
+                return tf.logical_and(finite, all_finite(self.state))
+
+            return run_steps
+
         @tf.function(jit_compile=xla, autograph=False)
-        def run_steps(X, y, batches, count):
-            _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < count),
-                                      lambda i, finite: (i + 1, self._global_step(X, y, batches[i])),
-                                      (tf.constant(0), tf.constant(True)))
+        def run_steps(X, y, batches, count, given, with_given):
+            # `count` steps on `batches`, then, `with_given`, one step that applies `given`
+            # ([loss, *gradients]): the optimizers are traced and compiled once for both.
+            def step(i):
+                loss, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
+                                           lambda: [given[0], *(g for g, none in zip(given[1:], self._none) if not none)])
+                kept = iter(gradients)
+                self.train_step.apply([None if none else next(kept) for none in self._none])
+                return tf.math.is_finite(loss)
+
+            steps = count + tf.cast(with_given, tf.int32)
+            _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < steps),
+                                      lambda i, finite: (i + 1, step(i)), (tf.constant(0), tf.constant(True)))
             return tf.logical_and(finite, all_finite(self.state))
 
         return run_steps
+
+    def _batch_gradients(self, X, y, indices):
+        # One batch's loss and gradients on one device, its metrics updated; None gradients
+        # (variables the loss does not reach) are left out, sparse ones made dense for tf.cond.
+        X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
+        loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
+        update_metrics(self.trackers, loss, y_batch, y_pred)
+        self._none = [g is None for g in gradients]
+        return [loss, *(tf.convert_to_tensor(g) for g in gradients if g is not None)]
 
     def _make_evaluate(self, xla: bool, batch_size: int) -> Callable:
         def replica_step(X, y, indices):

@@ -27,6 +27,8 @@ def make_train_step(model: keras.Model, optimizers: OptimizerGroups, loss_fn: Ca
     Returns:
         `train_step(X_batch, y_batch, share) -> (loss, y_pred)`, where `share` is this replica's
         fraction of the global batch (1.0 on a single device) and `loss` this replica's part of it.
+        Its two halves are `train_step.gradients(X_batch, y_batch, share) -> (loss, y_pred,
+        gradients)` and `train_step.apply(gradients)`, for callers that compute and apply apart.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -38,20 +40,27 @@ def make_train_step(model: keras.Model, optimizers: OptimizerGroups, loss_fn: Ca
     """
     variables = [v for _, group in optimizers for v in group]
 
-    def train_step(X_batch, y_batch, share):
+    def gradients(X_batch, y_batch, share):
         with tf.GradientTape() as tape:
             y_pred = model(X_batch, training=True)  # dropout, batch norm... in training mode
             # This replica's part of the global batch's mean loss: the optimizers sum the replicas' gradients.
             loss = tf.math.multiply_no_nan(mean_loss(loss_fn, y_batch, y_pred), share)
             if model.losses:
                 loss += tf.add_n(model.losses) / replicas  # regularization, counted once in total
-        gradients = tape.gradient(loss, variables)
+        return loss, y_pred, tape.gradient(loss, variables)
+
+    def apply(gradients):
         start = 0
         for optimizer, group in optimizers:  # each clips, updates, then applies the constraints
             optimizer.apply_gradients(zip(gradients[start : start + len(group)], group))
             start += len(group)
+
+    def train_step(X_batch, y_batch, share):
+        loss, y_pred, grads = gradients(X_batch, y_batch, share)
+        apply(grads)
         return loss, y_pred
 
+    train_step.gradients, train_step.apply = gradients, apply
     return train_step
 
 

@@ -113,6 +113,42 @@ def test_chunked_execution_matches_step_by_step(jit_compile):
     np.testing.assert_allclose(weights[2], weights[0], rtol=1e-6, atol=1e-7)
 
 
+class Unused(keras.layers.Layer):
+    """Identity layer with a trainable weight that the loss never reaches (its gradient is None)."""
+
+    def build(self, input_shape):
+        self.unused = self.add_weight(shape=(2,), initializer="ones", name="unused")
+
+    def call(self, inputs):
+        return inputs
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_matches_an_eager_loop_over_the_same_batches_with_a_smaller_last_one(jit_compile):
+    X, y = linear_data(n=90)  # batches of 8: 11 full ones and one of 2 per epoch
+
+    def build():
+        keras.utils.set_random_seed(1)
+        return keras.Sequential([keras.Input((3,)), Unused(), keras.layers.Dense(4, activation="elu"),
+                                 keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+
+    model = build()
+    with pytest.warns(UserWarning, match="Gradients do not exist"):
+        fit(model, X, y, epochs=3, batch_size=8, optimizer=keras.optimizers.Nadam(0.01), jit_compile=jit_compile)
+    reference, optimizer, loss_fn = build(), keras.optimizers.Nadam(0.01), keras.losses.MeanSquaredError()
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        order = rng.permutation(len(X))
+        for start in range(0, len(X), 8):
+            X_batch, y_batch = X[order[start:start + 8]], y[order[start:start + 8]]
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y_batch, reference(X_batch, training=True))
+            gradients = tape.gradient(loss, reference.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, reference.trainable_variables))
+    for trained, expected in zip(model.variables, reference.variables):  # BN statistics included
+        np.testing.assert_allclose(trained.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6, err_msg=trained.path)
+
+
 def test_same_seed_same_result_other_seed_other_result():
     X, y = linear_data()
     runs = [fit(linear_model(), X, y, rng=seed)["loss"] for seed in (5, 5, 6)]

@@ -223,9 +223,9 @@ def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order
 
 XLA_MIN_STEPS = 5_000  # steps in one call from which XLA's compile time pays off even for tiny models, on CPUs
 # Or steps × batch size × trainable parameters: the work from which it pays off. Measured on 2 cores
-# (one run each, Nadam, batch 32): at 2.7e9 (Fashion MLP, 1 epoch) XLA took 4.4 s and a graph 2.5 s;
-# at 6.8e9 (20x100 ELU, 5 epochs) 13.5 s and 13.1 s; at 1.3e10 (Fashion MLP, 5 epochs) 6.2 s and 6.9 s.
-XLA_MIN_WORK = 1e10
+# (one run each, Nadam, batch 32, XLA / graph): at 2.7e9 (Fashion MLP, 1 epoch) 4.4 s / 2.5 s; at
+# 6.8e9 (20×100 ELU, 5 epochs) 11.6 s / 12.2 s; with Batch Normalization, 19.1 s / 21.7 s.
+XLA_MIN_WORK = 5e9
 
 
 def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_functions: StepFunctions,

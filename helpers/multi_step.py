@@ -1,8 +1,8 @@
 """Many training steps per compiled call, over the replicas of a strategy, compiled once per model.
 
 For small models the cost of a Python call dwarfs a step, so `helpers.train` runs up to
-`steps_per_execution` steps (`train_step.make_train_step`) in one XLA call on index batches gathered
-from tensors already in memory. Each function is traced for one shape only: every call of an epoch
+`steps_per_execution` steps (`train_step.make_train_step`) in one compiled call on index batches
+gathered from tensors already in memory. Each function is traced for one shape only: every call of an epoch
 gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
 epoch's smaller last batch has another shape: its gradients are computed eagerly, then applied by
 the same function, which takes given gradients in place of a batch's (`StepFunctions._last_step`).
@@ -80,6 +80,9 @@ class StepFunctions:
     def __init__(self, model, groups, loss_fn, metrics, strategy):
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
         self.replicas = strategy.num_replicas_in_sync
+        # Outside any strategy's scope: the last batch's gradients can be applied by the program.
+        # Other strategies (even with one replica, e.g. on a TPU) keep every step in strategy.run.
+        self.plain = not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
         with strategy.scope():
             # Under several replicas the metrics' totals must be created in the strategy's scope.
             metrics = [type(m).from_config(m.get_config()) for m in metrics] if self.replicas > 1 else list(metrics)
@@ -128,19 +131,19 @@ class StepFunctions:
     def _run_program(self, xla, X, y, batches, count, given=None):
         run_steps = self._function("train", xla, X, y, batches)
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
-        if self.replicas == 1:  # the single-device program can also apply given gradients
+        if self.plain:  # the plain program can also apply given gradients
             args += [given or self._no_gradients(), tf.constant(given is not None)]
         return bool(run_steps(*args))
 
     def _last_step(self, xla, X, y, batches, indices):
         """The epoch's smaller last batch, whose shape has no compiled program.
 
-        On one device its gradients are computed eagerly (a few hundredths of a second) and applied
-        by the training program, which takes given gradients in place of a batch's: Keras's eager
-        update of every variable would cost more than the whole step. Under several replicas (or
-        gradients shaped unlike the program's) the whole step runs eagerly.
+        Without a distribution strategy its gradients are computed eagerly (a few hundredths of a
+        second) and applied by the training program, which takes given gradients in place of a
+        batch's: Keras's eager update of every variable would cost more than the whole step. Under
+        a strategy (or with gradients unlike the program's) the whole step runs eagerly.
         """
-        if self.replicas == 1:
+        if self.plain:
             X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
             loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
             run_steps = self._function("train", xla, X, y, batches)
@@ -150,7 +153,7 @@ class StepFunctions:
             sparse = any(isinstance(g, tf.IndexedSlices) for g in gradients)
             if [g is None for g in gradients] == self._none and not sparse:
                 update_metrics(self.trackers, loss, y_batch, y_pred)
-                given = [loss, *(zero if g is None else g for g, zero in zip(gradients, self._no_gradients()[1:]))]
+                given = [tf.math.is_finite(loss), *(zero if g is None else g for g, zero in zip(gradients, self._no_gradients()[1:]))]
                 return self._run_program(xla, X, y, batches, 0, given)
             self.train_step.apply(gradients)
             update_metrics(self.trackers, loss, y_batch, y_pred)
@@ -158,9 +161,9 @@ class StepFunctions:
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
 
     def _no_gradients(self):
-        # Placeholders for the program's given gradients when it is to compute its own.
+        # Placeholders for the program's given step ([finite, *gradients]) when it is to compute its own.
         if self._zeros is None:
-            self._zeros = [tf.zeros(()), *(tf.zeros(v.shape, v.dtype) for v in self.variables)]
+            self._zeros = [tf.constant(True), *(tf.zeros(v.shape, v.dtype) for v in self.variables)]
         return self._zeros
 
     def _key(self, kind, xla, X, y, *shapes):
@@ -204,7 +207,7 @@ class StepFunctions:
     def _make_run_steps(self, xla: bool) -> Callable:
         # Written without AutoGraph (explicit tf.while_loop and tf.cond), as fit() traces its
         # steps: converting every function the model calls would double the tracing time.
-        if self.replicas > 1:
+        if not self.plain:
             @tf.function(jit_compile=xla, autograph=False)
             def run_steps(X, y, batches, count):
                 _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < count),
@@ -217,13 +220,13 @@ class StepFunctions:
         @tf.function(jit_compile=xla, autograph=False)
         def run_steps(X, y, batches, count, given, with_given):
             # `count` steps on `batches`, then, `with_given`, one step that applies `given`
-            # ([loss, *gradients]): the optimizers are traced and compiled once for both.
+            # ([loss is finite, *gradients]): the optimizers are traced and compiled once for both.
             def step(i):
-                loss, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
-                                           lambda: [given[0], *(g for g, none in zip(given[1:], self._none) if not none)])
+                finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
+                                             lambda: [given[0], *self._kept(given[1:])])
                 kept = iter(gradients)
                 self.train_step.apply([None if none else next(kept) for none in self._none])
-                return tf.math.is_finite(loss)
+                return finite
 
             steps = count + tf.cast(with_given, tf.int32)
             _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < steps),
@@ -233,13 +236,19 @@ class StepFunctions:
         return run_steps
 
     def _batch_gradients(self, X, y, indices):
-        # One batch's loss and gradients on one device, its metrics updated; None gradients
-        # (variables the loss does not reach) are left out, sparse ones made dense for tf.cond.
+        # One batch's step on one device, its metrics updated: whether its loss is finite, and
+        # its gradients without the None ones (variables the loss does not reach).
         X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
         loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
         update_metrics(self.trackers, loss, y_batch, y_pred)
         self._none = [g is None for g in gradients]
-        return [loss, *(tf.convert_to_tensor(g) for g in gradients if g is not None)]
+        return [tf.math.is_finite(loss), *self._kept(gradients)]
+
+    def _kept(self, gradients):
+        # The gradients of the variables that the traced step reaches (tf.cond traces the batch's
+        # branch first, which records them), sparse ones made dense so both branches match.
+        assert self._none is not None, "the batch's branch must be traced first"
+        return [tf.convert_to_tensor(g) for g, none in zip(gradients, self._none) if not none]
 
     def _make_evaluate(self, xla: bool, batch_size: int) -> Callable:
         def replica_step(X, y, indices):

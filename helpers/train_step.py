@@ -28,7 +28,9 @@ def make_train_step(model: keras.Model, optimizers: OptimizerGroups, loss_fn: Ca
         `train_step(X_batch, y_batch, share) -> (loss, y_pred)`, where `share` is this replica's
         fraction of the global batch (1.0 on a single device) and `loss` this replica's part of it.
         Its two halves are `train_step.gradients(X_batch, y_batch, share) -> (loss, y_pred,
-        gradients)` and `train_step.apply(gradients)`, for callers that compute and apply apart.
+        gradients)` and `train_step.apply(gradients)`, for callers that compute and apply apart:
+        the gradients come in the order of the optimizers' variables, None for a variable the loss
+        does not reach.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -44,7 +46,8 @@ def make_train_step(model: keras.Model, optimizers: OptimizerGroups, loss_fn: Ca
         with tf.GradientTape() as tape:
             y_pred = model(X_batch, training=True)  # dropout, batch norm... in training mode
             # This replica's part of the global batch's mean loss: the optimizers sum the replicas' gradients.
-            loss = tf.math.multiply_no_nan(mean_loss(loss_fn, y_batch, y_pred), share)
+            loss = mean_loss(loss_fn, y_batch, y_pred)
+            loss = tf.math.multiply_no_nan(loss, tf.cast(share, loss.dtype))
             if model.losses:
                 loss += tf.add_n(model.losses) / replicas  # regularization, counted once in total
         return loss, y_pred, tape.gradient(loss, variables)

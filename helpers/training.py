@@ -50,11 +50,12 @@ def train(
     clips gradients if it has `clipnorm`/`clipvalue` and applies variable constraints after each
     update (Keras 3 optimizers do both in `apply_gradients`); metrics are reset every epoch. One
     step is `helpers.train_step.make_train_step`, the loop of book/ch12/07_custom_training_loops.ipynb.
-    For speed, `steps_per_execution` steps run in one compiled (XLA) call on batches gathered from
-    tensors already in memory (`helpers.multi_step`), and the status bar is redrawn between calls.
-    Every call of an epoch has the same shapes, so the function compiles once per call of `train`,
-    and not at all when `train` is called again on the same model with the same optimizer, loss,
-    metrics and data shapes. Metric names resolve as in `model.compile()`: with integer labels,
+    For speed, `steps_per_execution` steps run in one compiled call (a TensorFlow graph, or an XLA
+    program for long runs: see `jit_compile`) on batches gathered from tensors already in memory
+    (`helpers.multi_step`), and the status bar is redrawn between calls. Every call of an epoch has
+    the same shapes, so the function is compiled at most once per call of `train`, and not at all
+    when `train` is called again on the same model with the same optimizer, loss, metrics and data
+    shapes. Metric names resolve as in `model.compile()`: with integer labels,
     `"accuracy"` is sparse categorical accuracy.
 
     A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite

@@ -65,11 +65,11 @@ def test_every_epoch_visits_every_instance_once_and_metrics_reset():
 
 
 def test_calls_the_model_with_training_true_once_per_step():
-    X, y = linear_data(n=50)
+    X, y = linear_data(n=53)
     layer = TrainingCalls()
     model = keras.Sequential([keras.Input((3,)), layer, keras.layers.Dense(1)])
     fit(model, X, y, epochs=2, batch_size=10, validation_data=(X, y))
-    assert float(layer.calls) == 10.0  # 5 steps x 2 epochs; validation calls with training=False
+    assert float(layer.calls) == 12.0  # 6 steps (the last of 3) x 2 epochs; validation calls with training=False
 
 
 def test_adds_regularization_losses_to_the_loss():
@@ -132,9 +132,12 @@ def test_matches_an_eager_loop_over_the_same_batches_with_a_smaller_last_one(jit
         return keras.Sequential([keras.Input((3,)), Unused(), keras.layers.Dense(4, activation="elu"),
                                  keras.layers.BatchNormalization(), keras.layers.Dense(1)])
 
-    model = build()
+    model, optimizer = build(), keras.optimizers.Nadam(0.01)
+    eager_updates, apply_gradients = [], optimizer.apply_gradients
+    optimizer.apply_gradients = lambda *args: (eager_updates.append(tf.executing_eagerly()), apply_gradients(*args))[1]
     with pytest.warns(UserWarning, match="Gradients do not exist"):
-        fit(model, X, y, epochs=3, batch_size=8, optimizer=keras.optimizers.Nadam(0.01), jit_compile=jit_compile)
+        fit(model, X, y, epochs=3, batch_size=8, optimizer=optimizer, jit_compile=jit_compile)
+    assert eager_updates and not any(eager_updates)  # the last batch's update ran in the compiled program
     reference, optimizer, loss_fn = build(), keras.optimizers.Nadam(0.01), keras.losses.MeanSquaredError()
     rng = np.random.default_rng(0)
     for _ in range(3):
@@ -147,6 +150,20 @@ def test_matches_an_eager_loop_over_the_same_batches_with_a_smaller_last_one(jit
             optimizer.apply_gradients(zip(gradients, reference.trainable_variables))
     for trained, expected in zip(model.variables, reference.variables):  # BN statistics included
         np.testing.assert_allclose(trained.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6, err_msg=trained.path)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_float64_model_trains_with_a_smaller_last_batch(jit_compile):
+    X, y = linear_data(n=90)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        model = linear_model(seed=1)
+        history = fit(model, X.astype("float64"), y.astype("float64"), epochs=2, batch_size=8, jit_compile=jit_compile)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    assert model.weights[0].dtype == "float64"
+    assert history["loss"][1] < history["loss"][0]
 
 
 def test_same_seed_same_result_other_seed_other_result():

@@ -92,7 +92,6 @@ class StepFunctions:
         self.train_step = make_train_step(model, groups, loss_fn, self.replicas)
         # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
-        self.variables = [v for _, group in groups for v in group]  # in the order of the gradients
         self._none: list[bool] | None = None  # which gradients are None, known once traced
         self._zeros: list[tf.Tensor] | None = None
         self._functions: dict[tuple, Callable] = {}
@@ -146,24 +145,23 @@ class StepFunctions:
         if self.plain:
             X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
             loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
-            run_steps = self._function("train", xla, X, y, batches)
-            # Trace it now if need be (nothing runs): which of its gradients are None is then known.
-            run_steps.get_concrete_function(X, y, tf.constant(batches, tf.int32), tf.constant(0),
-                                            self._no_gradients(), tf.constant(True))
+            update_metrics(self.trackers, loss, y_batch, y_pred)
+            if self._none is None:  # no program traced yet: trace one (nothing runs) to learn its None gradients
+                self._function("train", xla, X, y, batches).get_concrete_function(
+                    X, y, tf.constant(batches, tf.int32), tf.constant(0), self._no_gradients(), tf.constant(True))
             sparse = any(isinstance(g, tf.IndexedSlices) for g in gradients)
             if [g is None for g in gradients] == self._none and not sparse:
-                update_metrics(self.trackers, loss, y_batch, y_pred)
                 given = [tf.math.is_finite(loss), *(zero if g is None else g for g, zero in zip(gradients, self._no_gradients()[1:]))]
                 return self._run_program(xla, X, y, batches, 0, given)
             self.train_step.apply(gradients)
-            update_metrics(self.trackers, loss, y_batch, y_pred)
             return bool(tf.logical_and(tf.math.is_finite(loss), all_finite(self.state)))
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
 
     def _no_gradients(self):
         # Placeholders for the program's given step ([finite, *gradients]) when it is to compute its own.
         if self._zeros is None:
-            self._zeros = [tf.constant(True), *(tf.zeros(v.shape, v.dtype) for v in self.variables)]
+            variables = [v for _, group in self.groups for v in group]  # in the order of the gradients
+            self._zeros = [tf.constant(True), *(tf.zeros(v.shape, v.dtype) for v in variables)]
         return self._zeros
 
     def _key(self, kind, xla, X, y, *shapes):

@@ -4,8 +4,9 @@ For small models the cost of a Python call dwarfs a step, so `helpers.train` run
 `steps_per_execution` steps (`train_step.make_train_step`) in one compiled call on index batches
 gathered from tensors already in memory. Each function is traced for one shape only: every call of an epoch
 gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
-epoch's smaller last batch has another shape: its gradients are computed eagerly, then applied by
-the same function, which takes given gradients in place of a batch's (`StepFunctions._last_step`).
+epoch's smaller last batch has another shape: its gradients are computed by a TensorFlow graph of
+their own, then applied by the same function, which takes given gradients in place of a batch's
+(`StepFunctions._last_step`).
 The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
 optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
 model goes.
@@ -114,7 +115,7 @@ class StepFunctions:
         if count:
             finite = self._run_program(xla, X, y, batches, count)
         if finite and with_last:
-            finite = self._last_step(xla, X, y, batches, tf.constant(last_batch, tf.int32))
+            finite = self._last_step(xla, X, y, batches, last_batch)
         if not finite:
             restore(self.state, at_start)
         return finite, {t.name: t.result() for t in self.trackers}
@@ -134,27 +135,20 @@ class StepFunctions:
             args += [given or self._no_gradients(), tf.constant(given is not None)]
         return bool(run_steps(*args))
 
-    def _last_step(self, xla, X, y, batches, indices):
-        """The epoch's smaller last batch, whose shape has no compiled program.
+    def _last_step(self, xla, X, y, batches, last_batch):
+        """The epoch's smaller last batch, whose shape has no training program.
 
-        Without a distribution strategy its gradients are computed eagerly (a few hundredths of a
-        second) and applied by the training program, which takes given gradients in place of a
-        batch's: Keras's eager update of every variable would cost more than the whole step. Under
-        a strategy (or with gradients unlike the program's) the whole step runs eagerly.
+        Without a distribution strategy its gradients come from a graph traced for this shape
+        (never XLA: compiling a second forward and backward pass costs seconds on deep networks,
+        more than the graph's extra call costs in hundreds of epochs), and the training program
+        applies them: it takes given gradients in place of a batch's. Under a strategy the whole
+        step runs eagerly in `strategy.run`.
         """
+        indices = tf.constant(last_batch, tf.int32)
         if self.plain:
-            X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
-            loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
-            update_metrics(self.trackers, loss, y_batch, y_pred)
-            if self._none is None:  # no program traced yet: trace one (nothing runs) to learn its None gradients
-                self._function("train", xla, X, y, batches).get_concrete_function(
-                    X, y, tf.constant(batches, tf.int32), tf.constant(0), self._no_gradients(), tf.constant(True))
-            sparse = any(isinstance(g, tf.IndexedSlices) for g in gradients)
-            if [g is None for g in gradients] == self._none and not sparse:
-                given = [tf.math.is_finite(loss), *(zero if g is None else g for g, zero in zip(gradients, self._no_gradients()[1:]))]
-                return self._run_program(xla, X, y, batches, 0, given)
-            self.train_step.apply(gradients)
-            return bool(tf.logical_and(tf.math.is_finite(loss), all_finite(self.state)))
+            self._no_gradients()  # made outside the graph, which uses them for None gradients
+            given = self._function("last", False, X, y, last_batch)(X, y, indices)
+            return self._run_program(xla, X, y, batches, 0, given)
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
 
     def _no_gradients(self):
@@ -172,8 +166,12 @@ class StepFunctions:
         # One tf.function per kind and shape, each traced once: no retracing, ever.
         key = self._key(kind, xla, X, y, *shapes)
         if key not in self._functions:
-            make = self._make_run_steps if kind == "train" else self._make_evaluate
-            self._functions[key] = make(xla) if kind == "train" else make(xla, *shapes)
+            if kind == "train":
+                self._functions[key] = self._make_run_steps(xla)
+            elif kind == "last":
+                self._functions[key] = self._make_last_gradients()
+            else:
+                self._functions[key] = self._make_evaluate(xla, *shapes)
         return self._functions[key]
 
     def _replica_batch(self, X, y, indices):
@@ -247,6 +245,20 @@ class StepFunctions:
         # branch first, which records them), sparse ones made dense so both branches match.
         assert self._none is not None, "the batch's branch must be traced first"
         return [tf.convert_to_tensor(g) for g, none in zip(gradients, self._none) if not none]
+
+    def _make_last_gradients(self) -> Callable:
+        @tf.function(autograph=False)
+        def last_gradients(X, y, indices):
+            # The program's given step: [loss is finite, *gradients], zeros for None gradients
+            # (which the program leaves out, as it does for its own batches).
+            X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
+            loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
+            update_metrics(self.trackers, loss, y_batch, y_pred)
+            assert self._none in (None, [g is None for g in gradients]), "both batch shapes must reach the same variables"
+            return [tf.math.is_finite(loss), *(zero if g is None else tf.convert_to_tensor(g)
+                                               for g, zero in zip(gradients, self._no_gradients()[1:]))]
+
+        return last_gradients
 
     def _make_evaluate(self, xla: bool, batch_size: int) -> Callable:
         def replica_step(X, y, indices):

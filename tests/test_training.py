@@ -389,7 +389,7 @@ def test_calls_on_the_same_model_trace_each_function_once_and_reuse_it():
                      steps_per_execution=4)
     first = fit(model, X, y, epochs=3, **arguments)
     second = fit(model, X, y, epochs=2, **arguments)
-    assert tracing_counts(model) == [1, 1]  # one training function, one evaluation function
+    assert tracing_counts(model) == [1, 1, 1]  # training steps, the last batch's gradients, evaluation
     # The first call trained as a fresh model would have; the second went on from there.
     single = linear_model()
     reference = fit(single, X, y, epochs=3, **{**arguments, "optimizer": keras.optimizers.Nadam(0.01)})

@@ -31,7 +31,8 @@ _KEEP = 8  # functions kept per model (for other optimizers, losses, metrics...)
 
 
 class StepFunctions:
-    """The compiled training and evaluation functions of one model, optimizers, loss and metrics.
+    """The compiled functions (training steps, the last batch's gradients, evaluation) of one model,
+    optimizers, loss and metrics.
 
     Build it with `StepFunctions.of(...)`, which returns the cached instance when there is one.
     Its `trackers` are the loss tracker followed by the metrics that the functions update.
@@ -103,7 +104,8 @@ class StepFunctions:
 
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
         for seconds; without, as a TensorFlow graph, traced in about a fifth of that time. The last
-        batch, once an epoch, has no program of its shape: see `_last_step`.
+        batch, once an epoch, has no training program of its shape: its gradients come from a
+        graph traced for it (never XLA), and the program applies them: see `_last_step`.
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
@@ -146,7 +148,9 @@ class StepFunctions:
         """
         indices = tf.constant(last_batch, tf.int32)
         if self.plain:
-            self._no_gradients()  # made outside the graph, which uses them for None gradients
+            if self._none is None:  # no program traced yet: trace one (nothing runs) to learn its None gradients
+                self._function("train", xla, X, y, batches).get_concrete_function(
+                    X, y, tf.constant(batches, tf.int32), tf.constant(0), self._no_gradients(), tf.constant(True))
             given = self._function("last", False, X, y, last_batch)(X, y, indices)
             return self._run_program(xla, X, y, batches, 0, given)
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
@@ -247,6 +251,8 @@ class StepFunctions:
         return [tf.convert_to_tensor(g) for g, none in zip(gradients, self._none) if not none]
 
     def _make_last_gradients(self) -> Callable:
+        zeros = self._no_gradients()[1:]  # made here, outside the graph
+
         @tf.function(autograph=False)
         def last_gradients(X, y, indices):
             # The program's given step: [loss is finite, *gradients], zeros for None gradients
@@ -254,9 +260,12 @@ class StepFunctions:
             X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
             loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
             update_metrics(self.trackers, loss, y_batch, y_pred)
-            assert self._none in (None, [g is None for g in gradients]), "both batch shapes must reach the same variables"
+            if [g is None for g in gradients] != self._none:
+                raise ValueError("The model's loss reaches other weights on the epoch's smaller last batch than on a "
+                                 "full one: `train` cannot apply both with one program. Choose a `batch_size` that "
+                                 "divides the number of instances.")
             return [tf.math.is_finite(loss), *(zero if g is None else tf.convert_to_tensor(g)
-                                               for g, zero in zip(gradients, self._no_gradients()[1:]))]
+                                               for g, zero in zip(gradients, zeros))]
 
         return last_gradients
 

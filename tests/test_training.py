@@ -138,12 +138,33 @@ def test_matches_an_eager_loop_over_the_same_batches_with_a_smaller_last_one(jit
     with pytest.warns(UserWarning, match="Gradients do not exist"):
         fit(model, X, y, epochs=3, batch_size=8, optimizer=optimizer, jit_compile=jit_compile)
     assert eager_updates and not any(eager_updates)  # the last batch's update ran in the compiled program
-    reference, optimizer, loss_fn = build(), keras.optimizers.Nadam(0.01), keras.losses.MeanSquaredError()
+    assert_trained_like_an_eager_loop(model, build(), keras.optimizers.Nadam(0.01), X, y, epochs=3, batch_size=8)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_an_embedding_with_sparse_gradients_matches_an_eager_loop(jit_compile):
     rng = np.random.default_rng(0)
-    for _ in range(3):
+    X, y = rng.integers(0, 20, size=(45, 3)).astype(np.int32), rng.normal(size=(45, 1)).astype(np.float32)
+
+    def build():  # the Embedding's gradient is a tf.IndexedSlices
+        keras.utils.set_random_seed(2)
+        return keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(20, 4),
+                                 keras.layers.Flatten(), keras.layers.Dense(1)])
+
+    # Plain SGD: Keras's Adam updates sparse gradients otherwise than the same gradients made dense,
+    # and `train` makes them dense (as its compiled program must).
+    model = build()
+    fit(model, X, y, epochs=2, batch_size=8, optimizer=keras.optimizers.SGD(0.1), jit_compile=jit_compile)
+    assert_trained_like_an_eager_loop(model, build(), keras.optimizers.SGD(0.1), X, y, epochs=2, batch_size=8)
+
+
+def assert_trained_like_an_eager_loop(model, reference, optimizer, X, y, epochs, batch_size):
+    # The textbook's loop, over the batches that `fit(..., rng=0)` visits, the smaller last one included.
+    loss_fn, rng = keras.losses.MeanSquaredError(), np.random.default_rng(0)
+    for _ in range(epochs):
         order = rng.permutation(len(X))
-        for start in range(0, len(X), 8):
-            X_batch, y_batch = X[order[start:start + 8]], y[order[start:start + 8]]
+        for start in range(0, len(X), batch_size):
+            X_batch, y_batch = X[order[start:start + batch_size]], y[order[start:start + batch_size]]
             with tf.GradientTape() as tape:
                 loss = loss_fn(y_batch, reference(X_batch, training=True))
             gradients = tape.gradient(loss, reference.trainable_variables)

@@ -148,9 +148,6 @@ class StepFunctions:
         """
         indices = tf.constant(last_batch, tf.int32)
         if self.plain:
-            if self._none is None:  # no program traced yet: trace one (nothing runs) to learn its None gradients
-                self._function("train", xla, X, y, batches).get_concrete_function(
-                    X, y, tf.constant(batches, tf.int32), tf.constant(0), self._no_gradients(), tf.constant(True))
             given = self._function("last", False, X, y, last_batch)(X, y, indices)
             return self._run_program(xla, X, y, batches, 0, given)
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
@@ -241,13 +238,18 @@ class StepFunctions:
         X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
         loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
         update_metrics(self.trackers, loss, y_batch, y_pred)
-        self._none = [g is None for g in gradients]
+        none = [g is None for g in gradients]
+        if self._none not in (None, none):  # traced for the other batch shape first
+            raise ValueError("The model's loss reaches other weights on the epoch's smaller last batch than on a "
+                             "full one: `train` cannot apply both with one program. Choose a `batch_size` that "
+                             "divides the number of instances.")
+        self._none = none
         return [tf.math.is_finite(loss), *self._kept(gradients)]
 
     def _kept(self, gradients):
-        # The gradients of the variables that the traced step reaches (tf.cond traces the batch's
-        # branch first, which records them), sparse ones made dense so both branches match.
-        assert self._none is not None, "the batch's branch must be traced first"
+        # The gradients of the variables that the traced step reaches (`_batch_gradients` records
+        # them), sparse ones made dense so both branches match.
+        assert self._none is not None, "a batch's gradients must be traced first"
         return [tf.convert_to_tensor(g) for g, none in zip(gradients, self._none) if not none]
 
     def _make_last_gradients(self) -> Callable:
@@ -255,17 +257,11 @@ class StepFunctions:
 
         @tf.function(autograph=False)
         def last_gradients(X, y, indices):
-            # The program's given step: [loss is finite, *gradients], zeros for None gradients
-            # (which the program leaves out, as it does for its own batches).
-            X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
-            loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
-            update_metrics(self.trackers, loss, y_batch, y_pred)
-            if [g is None for g in gradients] != self._none:
-                raise ValueError("The model's loss reaches other weights on the epoch's smaller last batch than on a "
-                                 "full one: `train` cannot apply both with one program. Choose a `batch_size` that "
-                                 "divides the number of instances.")
-            return [tf.math.is_finite(loss), *(zero if g is None else tf.convert_to_tensor(g)
-                                               for g, zero in zip(gradients, zeros))]
+            # The program's given step: [loss is finite, *gradients], zeros in the places of None
+            # gradients (which the program leaves out, as it does for its own batches).
+            finite, *kept = self._batch_gradients(X, y, indices)
+            kept = iter(kept)
+            return [finite, *(zero if none else next(kept) for none, zero in zip(self._none, zeros))]
 
         return last_gradients
 

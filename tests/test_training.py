@@ -124,8 +124,11 @@ class Unused(keras.layers.Layer):
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
-def test_matches_an_eager_loop_over_the_same_batches_with_a_smaller_last_one(jit_compile):
-    X, y = linear_data(n=90)  # batches of 8: 11 full ones and one of 2 per epoch
+@pytest.mark.parametrize("n", [90, 6])
+def test_matches_an_eager_loop_over_the_same_batches_with_a_smaller_last_one(jit_compile, n):
+    # Batches of 8. n=90: 11 full ones and one of 2 per epoch. n=6: only the smaller one, so its
+    # gradients' graph is traced before the training program, and the None gradient is found there.
+    X, y = linear_data(n=n)
 
     def build():
         keras.utils.set_random_seed(1)

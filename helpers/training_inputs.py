@@ -60,7 +60,7 @@ def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
         [2, 2]
     """
     if isinstance(optimizer, keras.optimizers.Optimizer):
-        return [(optimizer, list(model.trainable_variables))]
+        return [(_unscaled(optimizer, "optimizer"), list(model.trainable_variables))]
     if not isinstance(optimizer, (list, tuple)) or not optimizer:
         raise TypeError(
             "`optimizer` must be a keras.optimizers.Optimizer instance, e.g. keras.optimizers.Nadam(), "
@@ -84,7 +84,7 @@ def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
                     f"Received: {v.path!r} in pairs {owner[id(v)]} and {i}"
                 )
             owner[id(v)] = i
-        groups.append((pair[0], variables))
+        groups.append((_unscaled(pair[0], f"optimizer[{i}]"), variables))
     missing = [v.path for v in model.trainable_variables if id(v) not in owner]
     if missing:
         raise ValueError(
@@ -92,6 +92,17 @@ def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
             f"Received pairs that leave out: {missing}"
         )
     return groups
+
+
+def _unscaled(optimizer: keras.optimizers.Optimizer, name: str) -> keras.optimizers.Optimizer:
+    # train's step never scales its loss, which a LossScaleOptimizer's unscaling would expect.
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        raise TypeError(
+            f"`{name}` must not be a keras.optimizers.LossScaleOptimizer: `train` does not scale losses "
+            "(for mixed precision, use model.fit()). Pass its inner optimizer for float32 training. "
+            f"Received: {name} of type {type(optimizer).__name__}"
+        )
+    return optimizer
 
 
 def check_metrics(metrics: Any) -> list[keras.metrics.Metric | str]:

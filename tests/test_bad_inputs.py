@@ -41,6 +41,7 @@ CASES = [
     ("the model is not built", dict(model="unbuilt"), ValueError, r"`model` must be built before training"),
     ("the optimizer is a string", dict(optimizer="adam"), TypeError, r"`optimizer` must be a keras.optimizers.Optimizer instance.*Received: optimizer='adam'"),
     ("an optimizer pair leaves variables out", dict(optimizer="pairs-missing"), ValueError, r"leave out"),
+    ("the optimizer scales losses (mixed precision)", dict(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD())), TypeError, r"must not be a keras.optimizers.LossScaleOptimizer.*Received: optimizer of type LossScaleOptimizer"),
     ("the loss is a string", dict(loss_fn="mse"), TypeError, r"`loss_fn` must be a callable"),
     ("a metric is not a metric", dict(metrics=[len]), TypeError, r"`metrics` must be a sequence of keras.metrics.Metric"),
     ("a metric name is unknown", dict(metrics=["no_such_metric"]), ValueError, r"unknown name 'no_such_metric'"),

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.non_finite import all_finite, restore, snapshot
+from helpers.non_finite import all_finite, restore, snapshotter
 from helpers.train_step import make_train_step, mean_loss, update_metrics
 from helpers.training_inputs import OptimizerGroups
 
@@ -94,6 +94,7 @@ class StepFunctions:
         self.train_step = make_train_step(model, groups, loss_fn, self.replicas)
         # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
+        self._snapshot = snapshotter(self.state)
         self._none: list[bool] | None = None  # which gradients are None, known once traced
         self._zeros: list[tf.Tensor] | None = None
         self._functions: dict[tuple, Callable] = {}
@@ -112,7 +113,7 @@ class StepFunctions:
             finite (if not, every variable but the metrics is as before the call), and the
             trackers' results.
         """
-        at_start = snapshot(self.state)
+        at_start = self._snapshot()
         finite = True
         if count:
             finite = self._run_program(xla, X, y, batches, count)

@@ -1,10 +1,13 @@
 """Training speed, end to end and in steady state: fit(), tuned fit(), the eager loop, helpers.train, fused.
 
-Run with `make bench` (about 15 minutes on 2 CPU cores). For each workload and method, a fresh model
+Run with `make bench` (under 20 minutes on 2 CPU cores). For each workload and method, a fresh model
 (and optimizer) is built outside the clock and trained from the call to the end of the run, tracing
 and compiling included, for 1 epoch and for 5 epochs, with batch size 32, Nadam, validation data and
 one metric, as a reader's notebook does. The steady state is the median epoch of the 5-epoch run
-after the first (training steps per second, validation included). Methods:
+after the first (training steps per second, validation included). `helpers.train` chooses how to
+run from the length of the call (graphs for short work, XLA from `XLA_MIN_STEPS` steps or
+`XLA_MIN_WORK`), so its steady state is also measured in a long run, of at least `XLA_MIN_STEPS`
+steps, with the same defaults: what a reader's long training runs at. Methods:
 
 - `fit`: `model.compile(...)` defaults, then `fit()`;
 - `fit_tuned`: `compile(jit_compile=True, steps_per_execution=100)`, the peer a reader would choose
@@ -39,6 +42,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import helpers  # noqa: E402
+from helpers.training import XLA_MIN_STEPS  # noqa: E402
 
 BATCH_SIZE = 32         # the textbook's batch size
 EPOCHS = (1, 5)         # epochs per end-to-end timing
@@ -206,6 +210,12 @@ METHODS = {"fit": lambda w, e: run_fit(w, e, tuned=False), "fit_tuned": lambda w
            "train": run_train, "fused_reference": run_fused}
 
 
+def train_long_run_steps_per_second(w: Workload) -> float:
+    steps = int(np.ceil(len(w.X) / BATCH_SIZE))
+    ends = run_train(w, max(EPOCHS[-1], int(np.ceil(XLA_MIN_STEPS / steps))))
+    return steps / statistics.median(np.diff(ends))
+
+
 def bench(w: Workload) -> dict:
     steps = int(np.ceil(len(w.X) / BATCH_SIZE))
     timings = {(m, e): [] for m in METHODS for e in EPOCHS}
@@ -224,21 +234,25 @@ def bench(w: Workload) -> dict:
         result[method] = {f"seconds_{e}_epochs": round(statistics.median(timings[method, e]), 3) for e in EPOCHS}
         result[method]["steady_steps_per_second"] = round(steps / statistics.median(steady[method]), 1)
     result["eager_loop"] = {"steady_steps_per_second": round(eager_steps_per_second(w), 1)}
+    result["train"]["steady_steps_per_second_long_run"] = round(train_long_run_steps_per_second(w), 1)
     return result
 
 
 def table(results: dict) -> str:
     lines = ["| workload | fit 1 ep | tuned 1 ep | train 1 ep | fused 1 ep | fit 5 ep | tuned 5 ep | train 5 ep | fused 5 ep "
-             "| tuned/train 1 ep | tuned/train 5 ep | steady steps/s: fit / tuned / eager / train / fused | train/tuned | train/fused |",
-             "|---" * 15 + "|"]
+             "| tuned/train 1 ep | tuned/train 5 ep | steady steps/s: fit / tuned / eager / train / train long run / fused "
+             "| train/tuned | train/fused | train long run/fused |",
+             "|---" * 16 + "|"]
     for name, r in results.items():
         s = {m: r[m]["steady_steps_per_second"] for m in [*METHODS, "eager_loop"]}
+        long_run = r["train"]["steady_steps_per_second_long_run"]
         t = {(m, e): r[m][f"seconds_{e}_epochs"] for m in METHODS for e in EPOCHS}
         lines.append(
             f"| {name} | " + " | ".join(f"{t[m, e]:.1f} s" for e in EPOCHS for m in METHODS)
             + f" | {t['fit_tuned', 1] / t['train', 1]:.2f}× | {t['fit_tuned', 5] / t['train', 5]:.2f}×"
-            + f" | {s['fit']:,.0f} / {s['fit_tuned']:,.0f} / {s['eager_loop']:,.0f} / {s['train']:,.0f} / {s['fused_reference']:,.0f}"
-            + f" | {s['train'] / s['fit_tuned']:.2f}× | {s['train'] / s['fused_reference']:.2f} |")
+            + f" | {s['fit']:,.0f} / {s['fit_tuned']:,.0f} / {s['eager_loop']:,.0f} / {s['train']:,.0f} / {long_run:,.0f}"
+            + f" / {s['fused_reference']:,.0f} | {s['train'] / s['fit_tuned']:.2f}× | {s['train'] / s['fused_reference']:.2f}"
+            + f" | {long_run / s['fused_reference']:.2f} |")
     return "\n".join(lines)
 
 
@@ -248,16 +262,16 @@ def plot(results: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names, methods = list(results), list(METHODS)
+    names = list(results)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    width = 0.8 / len(methods)
-    for ax, key, title in [(axes[0], "seconds_1_epochs", "1 epoch, from the call (s)"),
-                           (axes[1], "seconds_5_epochs", "5 epochs, from the call (s)"),
-                           (axes[2], "steady_steps_per_second", "steady state (training steps/s)")]:
-        shown = methods + (["eager_loop"] if key.startswith("steady") else [])
-        width = 0.8 / len(shown)
-        for i, method in enumerate(shown):
-            ax.bar(np.arange(len(names)) + i * width, [results[n][method][key] for n in names], width, label=method)
+    steady = [(m, m, "steady_steps_per_second") for m in [*METHODS, "eager_loop"]]
+    steady.insert(3, ("train, long run", "train", "steady_steps_per_second_long_run"))
+    for ax, series, title in [(axes[0], [(m, m, "seconds_1_epochs") for m in METHODS], "1 epoch, from the call (s)"),
+                              (axes[1], [(m, m, "seconds_5_epochs") for m in METHODS], "5 epochs, from the call (s)"),
+                              (axes[2], steady, "steady state (training steps/s)")]:
+        width = 0.8 / len(series)
+        for i, (label, method, key) in enumerate(series):
+            ax.bar(np.arange(len(names)) + i * width, [results[n][method][key] for n in names], width, label=label)
         ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, ha="right")
         ax.set_yscale("log")
         ax.set_title(title)

@@ -266,12 +266,14 @@ def plot(results: dict) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     steady = [(m, m, "steady_steps_per_second") for m in [*METHODS, "eager_loop"]]
     steady.insert(3, ("train, long run", "train", "steady_steps_per_second_long_run"))
+    colors = {label: f"C{i}" for i, (label, _, _) in enumerate(steady)}  # one colour per method in every panel
     for ax, series, title in [(axes[0], [(m, m, "seconds_1_epochs") for m in METHODS], "1 epoch, from the call (s)"),
                               (axes[1], [(m, m, "seconds_5_epochs") for m in METHODS], "5 epochs, from the call (s)"),
                               (axes[2], steady, "steady state (training steps/s)")]:
         width = 0.8 / len(series)
         for i, (label, method, key) in enumerate(series):
-            ax.bar(np.arange(len(names)) + i * width, [results[n][method][key] for n in names], width, label=label)
+            ax.bar(np.arange(len(names)) + i * width, [results[n][method][key] for n in names], width, label=label,
+                   color=colors[label])
         ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, ha="right")
         ax.set_yscale("log")
         ax.set_title(title)

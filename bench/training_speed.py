@@ -7,7 +7,8 @@ one metric, as a reader's notebook does. The steady state is the median epoch of
 after the first (training steps per second, validation included). `helpers.train` chooses how to
 run from the length of the call (graphs for short work, XLA from `XLA_MIN_STEPS` steps or
 `XLA_MIN_WORK`), so its steady state is also measured in a long run, of at least `XLA_MIN_STEPS`
-steps, with the same defaults: what a reader's long training runs at. Methods:
+steps, with the same defaults (timed once, after the other methods): what a reader's long
+training runs at. Methods:
 
 - `fit`: `model.compile(...)` defaults, then `fit()`;
 - `fit_tuned`: `compile(jit_compile=True, steps_per_execution=100)`, the peer a reader would choose

@@ -2,8 +2,8 @@
 
 Testing every gradient would cost a sixth of a step, and a branch around each update more. Instead
 a compiled call of many steps stops at a non-finite loss (a NaN weight makes the next loss NaN) and
-tests the weights once at its end; `train` keeps the values the call started from (`snapshotter`,
-which copies nothing) and puts them back (`restore`) if anything is not finite, then redoes those steps
+tests the weights once at its end; `train` keeps the values the call started from (a snapshot, see
+`snapshotter`: it copies nothing) and puts them back (`restore`) if anything is not finite, then redoes those steps
 one per call to name the bad one. The snapshot and the undo stay out of the compiled program: in
 it, they would add three operations per variable to trace and compile.
 """
@@ -39,10 +39,11 @@ def all_finite(variables: Sequence[tf.Variable]) -> tf.Tensor:
 def snapshotter(variables: Sequence[tf.Variable]) -> Callable[[], list[tf.Tensor]]:
     """A function that returns the variables' current values, for `restore`.
 
-    Nothing is copied: an update of a variable whose value is still held elsewhere writes to a new
-    buffer (TensorFlow's copy on write), so a snapshot keeps the old values. The reads run as one
-    graph call: read eagerly, one by one, the hundred-odd variables of a model and its optimizer
-    cost milliseconds, as much as hundreds of steps of a small model.
+    A snapshot copies nothing (unless a variable was updated sparsely, which makes every read a
+    copy): an update of a variable whose value is still held elsewhere writes to a new buffer
+    (TensorFlow's copy on write), so the snapshot keeps the old values. The reads run as one graph
+    call: read eagerly, one by one, the hundred-odd variables of a model and its optimizer cost
+    milliseconds, as much as hundreds of steps of a small model.
 
     Example:
         >>> v = tf.Variable(1.0); snapshot = snapshotter([v])
@@ -50,7 +51,12 @@ def snapshotter(variables: Sequence[tf.Variable]) -> Callable[[], list[tf.Tensor
         1.0
     """
     variables = list(variables)
-    return tf.function(lambda: [tf.identity(v) for v in variables], autograph=False)
+
+    @tf.function(autograph=False)  # never jit_compile: an XLA program's outputs are new buffers, copies
+    def snapshot():
+        return [tf.identity(v) for v in variables]
+
+    return snapshot
 
 
 def restore(variables: Sequence[tf.Variable], values: Sequence[tf.Tensor]) -> None:

@@ -60,7 +60,7 @@ def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
         [2, 2]
     """
     if isinstance(optimizer, keras.optimizers.Optimizer):
-        return [(_unscaled(optimizer, "optimizer"), list(model.trainable_variables))]
+        return [(_reject_loss_scaling(optimizer, "optimizer"), list(model.trainable_variables))]
     if not isinstance(optimizer, (list, tuple)) or not optimizer:
         raise TypeError(
             "`optimizer` must be a keras.optimizers.Optimizer instance, e.g. keras.optimizers.Nadam(), "
@@ -84,7 +84,7 @@ def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
                     f"Received: {v.path!r} in pairs {owner[id(v)]} and {i}"
                 )
             owner[id(v)] = i
-        groups.append((_unscaled(pair[0], f"optimizer[{i}]"), variables))
+        groups.append((_reject_loss_scaling(pair[0], f"optimizer[{i}][0]"), variables))
     missing = [v.path for v in model.trainable_variables if id(v) not in owner]
     if missing:
         raise ValueError(
@@ -94,13 +94,13 @@ def optimizer_groups(optimizer: Any, model: keras.Model) -> OptimizerGroups:
     return groups
 
 
-def _unscaled(optimizer: keras.optimizers.Optimizer, name: str) -> keras.optimizers.Optimizer:
+def _reject_loss_scaling(optimizer: keras.optimizers.Optimizer, name: str) -> keras.optimizers.Optimizer:
     # train's step never scales its loss, which a LossScaleOptimizer's unscaling would expect.
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         raise TypeError(
-            f"`{name}` must not be a keras.optimizers.LossScaleOptimizer: `train` does not scale losses "
-            "(for mixed precision, use model.fit()). Pass its inner optimizer for float32 training. "
-            f"Received: {name} of type {type(optimizer).__name__}"
+            f"`{name}` must not be a keras.optimizers.LossScaleOptimizer: `train` does not scale losses. "
+            "For mixed precision use model.fit(); otherwise pass `optimizer.inner_optimizer` with the model "
+            f"built under the float32 dtype policy. Received: {name} of type {type(optimizer).__name__}"
         )
     return optimizer
 

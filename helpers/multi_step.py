@@ -156,8 +156,7 @@ class StepFunctions:
     def _no_gradients(self):
         # Placeholders for the program's given step ([finite, *gradients]) when it is to compute its own.
         if self._zeros is None:
-            variables = [v for _, group in self.groups for v in group]  # in the order of the gradients
-            self._zeros = [tf.constant(True), *(tf.zeros(v.shape, v.dtype) for v in variables)]
+            self._zeros = [tf.constant(True), *(tf.zeros(v.shape, v.dtype) for v in self.train_step.variables)]
         return self._zeros
 
     def _key(self, kind, xla, X, y, *shapes):

@@ -3,8 +3,8 @@
 Testing every gradient would cost a sixth of a step, and a branch around each update more. Instead
 a compiled call of many steps stops at a non-finite loss (a NaN weight makes the next loss NaN) and
 tests the weights once at its end; `train` keeps the values the call started from (a snapshot, see
-`snapshotter`: it copies nothing) and puts them back (`restore`) if anything is not finite, then redoes those steps
-one per call to name the bad one. The snapshot and the undo stay out of the compiled program: in
+`snapshotter`: it copies nothing) and puts them back (`restore`) if anything is not finite, then
+redoes those steps one per call to name the bad one. The snapshot and the undo stay out of the compiled program: in
 it, they would add three operations per variable to trace and compile.
 """
 

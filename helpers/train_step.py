@@ -29,8 +29,8 @@ def make_train_step(model: keras.Model, optimizers: OptimizerGroups, loss_fn: Ca
         fraction of the global batch (1.0 on a single device) and `loss` this replica's part of it.
         Its two halves are `train_step.gradients(X_batch, y_batch, share) -> (loss, y_pred,
         gradients)` and `train_step.apply(gradients)`, for callers that compute and apply apart:
-        the gradients come in the order of the optimizers' variables, None for a variable the loss
-        does not reach.
+        the gradients come in the order of `train_step.variables` (the optimizers' variables), None
+        for a variable the loss does not reach.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -63,7 +63,7 @@ def make_train_step(model: keras.Model, optimizers: OptimizerGroups, loss_fn: Ca
         apply(grads)
         return loss, y_pred
 
-    train_step.gradients, train_step.apply = gradients, apply
+    train_step.gradients, train_step.apply, train_step.variables = gradients, apply, variables
     return train_step
 
 

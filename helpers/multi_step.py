@@ -4,8 +4,9 @@ For small models the cost of a Python call dwarfs a step, so `helpers.train` run
 `steps_per_execution` steps (`train_step.make_train_step`) in one compiled call on index batches
 gathered from tensors already in memory. Each function is traced for one shape only: every call of an epoch
 gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
-epoch's smaller last batch has another shape: its gradients are computed by a TensorFlow graph of
-their own, then applied by the same function, which takes given gradients in place of a batch's
+epoch's smaller last batch has another shape. A graph takes it in the same step (its batch size
+may vary); an XLA program cannot, so the last batch's gradients come from a graph of their own
+and the program applies them: it takes given gradients in place of a batch's
 (`StepFunctions._last_step`).
 The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
 optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
@@ -104,9 +105,8 @@ class StepFunctions:
         """Run the first `count` rows of `batches` (index batches), then `last_batch` if `with_last`.
 
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
-        for seconds; without, as a TensorFlow graph, traced in about a fifth of that time. The last
-        batch, once an epoch, has no training program of its shape: its gradients come from a
-        graph traced for it (never XLA), and the program applies them: see `_last_step`.
+        for seconds; without, as a TensorFlow graph, which also runs the last batch. The XLA program
+        has no step of the last batch's shape: see `_last_step`.
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
@@ -115,10 +115,13 @@ class StepFunctions:
         """
         at_start = self._snapshot()
         finite = True
-        if count:
-            finite = self._run_program(xla, X, y, batches, count)
-        if finite and with_last:
-            finite = self._last_step(xla, X, y, batches, last_batch)
+        if self.plain and not xla:  # one graph call, the smaller last batch included
+            finite = self._run_program(xla, X, y, batches, count, last_batch, with_last)
+        else:
+            if count:
+                finite = self._run_program(xla, X, y, batches, count)
+            if finite and with_last:
+                finite = self._last_step(xla, X, y, batches, last_batch)
         if not finite:
             restore(self.state, at_start)
         return finite, {t.name: t.result() for t in self.trackers}
@@ -131,26 +134,30 @@ class StepFunctions:
         """Whether the training function for these shapes has already been traced (and compiled)."""
         return self._key("train", xla, X, y, batches) in self._functions
 
-    def _run_program(self, xla, X, y, batches, count, given=None):
+    def _run_program(self, xla, X, y, batches, count, extra=None, with_extra=False):
+        # `extra`: the last batch's indices for a plain graph, its given gradients for a plain XLA program.
         run_steps = self._function("train", xla, X, y, batches)
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
-        if self.plain:  # the plain program can also apply given gradients
-            args += [given or self._no_gradients(), tf.constant(given is not None)]
+        if self.plain and not xla:
+            args += [tf.constant(extra, tf.int32), tf.constant(with_extra)]
+        elif self.plain:
+            args += [extra or self._no_gradients(), tf.constant(with_extra)]
         return bool(run_steps(*args))
 
     def _last_step(self, xla, X, y, batches, last_batch):
-        """The epoch's smaller last batch, whose shape has no training program.
+        """The epoch's smaller last batch, for an XLA program (which has no step of its shape) or
+        under a strategy.
 
         Without a distribution strategy its gradients come from a graph traced for this shape
         (never XLA: compiling a second forward and backward pass costs seconds on deep networks,
-        more than the graph's extra call costs in hundreds of epochs), and the training program
-        applies them: it takes given gradients in place of a batch's. Under a strategy the whole
-        step runs eagerly in `strategy.run`.
+        more than the graph's extra call costs in hundreds of epochs), and the XLA program applies
+        them: it takes given gradients in place of a batch's. Under a strategy the whole step runs
+        eagerly in `strategy.run`.
         """
         indices = tf.constant(last_batch, tf.int32)
         if self.plain:
             given = self._function("last", False, X, y, last_batch)(X, y, indices)
-            return self._run_program(xla, X, y, batches, 0, given)
+            return self._run_program(xla, X, y, batches, 0, given, True)
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
 
     def _no_gradients(self):
@@ -215,17 +222,23 @@ class StepFunctions:
             return run_steps
 
         @tf.function(jit_compile=xla, autograph=False)
-        def run_steps(X, y, batches, count, given, with_given):
-            # `count` steps on `batches`, then, `with_given`, one step that applies `given`
-            # ([loss is finite, *gradients]): the optimizers are traced and compiled once for both.
+        def run_steps(X, y, batches, count, extra, with_extra):
+            # `count` steps on `batches`, then, `with_extra`, one more step: in a graph, on the
+            # indices `extra` (the smaller last batch); in an XLA program, whose shapes are fixed,
+            # one that applies the given `extra` ([loss is finite, *gradients]), so that the
+            # optimizers are traced and compiled once for both.
             def step(i):
-                finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
-                                             lambda: [given[0], *self._kept(given[1:])])
+                if xla:
+                    finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
+                                                 lambda: [extra[0], *self._kept(extra[1:])])
+                else:
+                    finite, *gradients = self._batch_gradients(X, y, tf.cond(i < count, lambda: batches[i],
+                                                                             lambda: extra))
                 kept = iter(gradients)
                 self.train_step.apply([None if none else next(kept) for none in self._none])
                 return finite
 
-            steps = count + tf.cast(with_given, tf.int32)
+            steps = count + tf.cast(with_extra, tf.int32)
             _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < steps),
                                       lambda i, finite: (i + 1, step(i)), (tf.constant(0), tf.constant(True)))
             return tf.logical_and(finite, all_finite(self.state))
@@ -284,12 +297,19 @@ class StepFunctions:
             count = X.shape[0]
 
             def body(i):
-                evaluate_batch(X, y, i * batch_size + tf.range(batch_size))
+                start = i * batch_size
+                if xla:
+                    evaluate_batch(X, y, start + tf.range(batch_size))
+                else:
+                    evaluate_batch(X, y, tf.range(start, tf.minimum(start + batch_size, count)))
                 return i + 1
 
-            tf.while_loop(lambda i: i < count // batch_size, body, (tf.constant(0),))
-            if count % batch_size:
-                evaluate_batch(X, y, tf.range(count - count % batch_size, count))
+            if xla:  # fixed shapes: the full batches in the loop, the smaller last one after it
+                tf.while_loop(lambda i: i < count // batch_size, body, (tf.constant(0),))
+                if count % batch_size:
+                    evaluate_batch(X, y, tf.range(count - count % batch_size, count))
+            else:  # a graph's batch size may vary: one forward pass to trace, the last batch's included
+                tf.while_loop(lambda i: i < -(-count // batch_size), body, (tf.constant(0),))
             return {t.name: t.result() for t in self.trackers}
 
         return evaluate

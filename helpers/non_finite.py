@@ -36,14 +36,18 @@ def all_finite(variables: Sequence[tf.Variable]) -> tf.Tensor:
     return tf.reduce_all(checks) if checks else tf.constant(True)
 
 
+EAGER_SNAPSHOTS = 20  # snapshots read eagerly before the graph is traced: tracing it costs about as much as this many
+
+
 def snapshotter(variables: Sequence[tf.Variable]) -> Callable[[], list[tf.Tensor]]:
     """A function that returns the variables' current values, for `restore`.
 
     A snapshot copies nothing (unless a variable was updated sparsely, which makes every read a
     copy): an update of a variable whose value is still held elsewhere writes to a new buffer
-    (TensorFlow's copy on write), so the snapshot keeps the old values. The reads run as one graph
-    call: read eagerly, one by one, the hundred-odd variables of a model and its optimizer cost
-    milliseconds, as much as hundreds of steps of a small model.
+    (TensorFlow's copy on write), so the snapshot keeps the old values. The first
+    `EAGER_SNAPSHOTS` are read eagerly, one variable at a time (milliseconds for the hundred-odd
+    variables of a deep model and its optimizer); later ones in one graph call, a tenth of that,
+    once a short run has shown that tracing the graph will pay off.
 
     Example:
         >>> v = tf.Variable(1.0); snapshot = snapshotter([v])
@@ -51,10 +55,16 @@ def snapshotter(variables: Sequence[tf.Variable]) -> Callable[[], list[tf.Tensor
         1.0
     """
     variables = list(variables)
+    calls = 0
 
     @tf.function(autograph=False)  # never jit_compile: an XLA program's outputs are new buffers, copies
-    def snapshot():
+    def read_in_a_graph():
         return [tf.identity(v) for v in variables]
+
+    def snapshot():
+        nonlocal calls
+        calls += 1
+        return [tf.identity(v) for v in variables] if calls <= EAGER_SNAPSHOTS else read_in_a_graph()
 
     return snapshot
 

@@ -180,9 +180,9 @@ def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_th
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 def test_a_non_finite_smaller_last_batch_undoes_its_whole_call(jit_compile):
-    # The epoch's smaller last batch runs after the compiled call of the full ones (its gradients
-    # from a graph of their own, applied by a second call); a NaN there must undo that call too,
-    # and the redo must name the last step of epoch 2.
+    # The epoch's smaller last batch runs in the graph call of the full ones, or after the XLA
+    # call (its gradients from a graph of their own, applied by a second call); a NaN there must
+    # undo the whole call, and the redo must name the last step of epoch 2.
     def run(steps_per_execution):
         model, optimizer = poisoned_model(PoisonAfter), keras.optimizers.Nadam(0.01)
         model.layers[1].after = 19  # 10 steps per epoch (9 of 10 instances, 1 of 5): step 20 is bad
@@ -195,6 +195,25 @@ def test_a_non_finite_smaller_last_batch_undoes_its_whole_call(jit_compile):
         return [(v.name, v.numpy()) for v in [*model.variables, *optimizer.variables]]
 
     assert_same_and_finite(run(1), run(1000), tolerance=1e-6)
+
+
+@pytest.mark.parametrize("update", ["eager", "graph", "xla"])
+def test_snapshots_keep_the_values_read_eagerly_at_first_then_in_a_graph(update):
+    from helpers.non_finite import EAGER_SNAPSHOTS, restore, snapshotter
+
+    variables = [tf.Variable([1.0, 2.0]), tf.Variable(3.0), tf.Variable(4, dtype=tf.int64)]
+    add_one = lambda: [v.assign_add(tf.ones_like(v)) for v in variables]
+    if update != "eager":
+        add_one = tf.function(add_one, jit_compile=update == "xla", autograph=False)
+    snapshot = snapshotter(variables)
+    for call in range(EAGER_SNAPSHOTS + 2):  # the last two are read in the graph
+        before = [v.numpy() for v in variables]
+        values = snapshot()
+        add_one()
+        assert all(np.array_equal(value.numpy(), old) for value, old in zip(values, before)), call
+        restore(variables, values)
+        assert all(np.array_equal(v.numpy(), old) for v, old in zip(variables, before)), call
+        add_one()
 
 
 def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy(mirrored_strategy):

@@ -210,12 +210,14 @@ def test_without_rng_two_runs_after_the_same_global_seed_end_with_identical_weig
     assert not np.array_equal(first, other)
 
 
-def test_validation_scores_match_an_independent_evaluation():
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("n_valid", [40, 2_500])  # one batch; two of 1,024 and a smaller last one
+def test_validation_scores_match_an_independent_evaluation(jit_compile, n_valid):
     X, y = linear_data()
-    X_val, y_val = linear_data(n=40, seed=1)
+    X_val, y_val = linear_data(n=n_valid, seed=1)
     model = linear_model()
     history = fit(model, X, y, metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
-                  validation_data=(X_val, y_val))
+                  validation_data=(X_val, y_val), jit_compile=jit_compile)
     y_pred = model.predict(X_val, verbose=0)
     assert history["val_loss"][-1] == pytest.approx(np.mean((y_pred - y_val) ** 2), rel=1e-5)
     assert history["val_mae"][-1] == pytest.approx(np.mean(np.abs(y_pred - y_val)), rel=1e-5)
@@ -409,14 +411,18 @@ def tracing_counts(model):
     return [f.experimental_get_tracing_count() for entry in getattr(model, _CACHE).values() for f in entry._functions.values()]
 
 
-def test_calls_on_the_same_model_trace_each_function_once_and_reuse_it():
+@pytest.mark.parametrize("jit_compile, functions", [
+    (False, 2),  # the graph of training steps (the smaller last batch's included), evaluation
+    (True, 3),   # the XLA program of training steps, the graph of the last batch's gradients, evaluation
+])
+def test_calls_on_the_same_model_trace_each_function_once_and_reuse_it(jit_compile, functions):
     X, y = linear_data(n=103)  # 6 full batches of 16 and a smaller last one
     model, optimizer, loss_fn = linear_model(), keras.optimizers.Nadam(0.01), keras.losses.MeanSquaredError()
     arguments = dict(optimizer=optimizer, loss_fn=loss_fn, metrics=["mae"], validation_data=(X[:30], y[:30]),
-                     steps_per_execution=4)
+                     steps_per_execution=4, jit_compile=jit_compile)
     first = fit(model, X, y, epochs=3, **arguments)
     second = fit(model, X, y, epochs=2, **arguments)
-    assert tracing_counts(model) == [1, 1, 1]  # training steps, the last batch's gradients, evaluation
+    assert tracing_counts(model) == [1] * functions
     # The first call trained as a fresh model would have; the second went on from there.
     single = linear_model()
     reference = fit(single, X, y, epochs=3, **{**arguments, "optimizer": keras.optimizers.Nadam(0.01)})

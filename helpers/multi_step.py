@@ -4,10 +4,10 @@ For small models the cost of a Python call dwarfs a step, so `helpers.train` run
 `steps_per_execution` steps (`train_step.make_train_step`) in one compiled call on index batches
 gathered from tensors already in memory. Each function is traced for one shape only: every call of an epoch
 gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
-epoch's smaller last batch has another shape. A graph takes it in the same step (its batch size
-may vary); an XLA program cannot, so the last batch's gradients come from a graph of their own
-and the program applies them: it takes given gradients in place of a batch's
-(`StepFunctions._last_step`).
+epoch's smaller last batch has another shape. Without a distribution strategy, a graph takes it
+in the same call, as one more step (its batch size may vary); an XLA program cannot, so the last
+batch's gradients come from a graph of their own and the program applies them: it takes given
+gradients in place of a batch's (`StepFunctions._last_step`).
 The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
 optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
 model goes.
@@ -32,8 +32,8 @@ _KEEP = 8  # functions kept per model (for other optimizers, losses, metrics...)
 
 
 class StepFunctions:
-    """The compiled functions (training steps, the last batch's gradients, evaluation) of one model,
-    optimizers, loss and metrics.
+    """The compiled functions (training steps, evaluation and, for XLA, the last batch's gradients)
+    of one model, optimizers, loss and metrics.
 
     Build it with `StepFunctions.of(...)`, which returns the cached instance when there is one.
     Its `trackers` are the loss tracker followed by the metrics that the functions update.
@@ -83,7 +83,7 @@ class StepFunctions:
     def __init__(self, model, groups, loss_fn, metrics, strategy):
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
         self.replicas = strategy.num_replicas_in_sync
-        # Outside any strategy's scope: the last batch's gradients can be applied by the program.
+        # Outside any strategy's scope: the last batch runs in the program (given gradients, for XLA).
         # Other strategies (even with one replica, e.g. on a TPU) keep every step in strategy.run.
         self.plain = not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
         with strategy.scope():
@@ -105,8 +105,8 @@ class StepFunctions:
         """Run the first `count` rows of `batches` (index batches), then `last_batch` if `with_last`.
 
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
-        for seconds; without, as a TensorFlow graph, which also runs the last batch. The XLA program
-        has no step of the last batch's shape: see `_last_step`.
+        for seconds; without, as a TensorFlow graph, which also runs the last batch (without a
+        strategy). The XLA program has no step of the last batch's shape: see `_last_step`.
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
@@ -136,9 +136,10 @@ class StepFunctions:
 
     def _run_program(self, xla, X, y, batches, count, extra=None, with_extra=False):
         # `extra`: the last batch's indices for a plain graph, its given gradients for a plain XLA program.
-        run_steps = self._function("train", xla, X, y, batches)
+        graph_extra = self.plain and not xla
+        run_steps = self._function("train", xla, X, y, batches, *([np.shape(extra)] if graph_extra else []))
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
-        if self.plain and not xla:
+        if graph_extra:
             args += [tf.constant(extra, tf.int32), tf.constant(with_extra)]
         elif self.plain:
             args += [extra or self._no_gradients(), tf.constant(with_extra)]
@@ -154,6 +155,7 @@ class StepFunctions:
         them: it takes given gradients in place of a batch's. Under a strategy the whole step runs
         eagerly in `strategy.run`.
         """
+        assert xla or not self.plain, "a plain graph runs the last batch itself"
         indices = tf.constant(last_batch, tf.int32)
         if self.plain:
             given = self._function("last", False, X, y, last_batch)(X, y, indices)
@@ -231,6 +233,8 @@ class StepFunctions:
                 if xla:
                     finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
                                                  lambda: [extra[0], *self._kept(extra[1:])])
+                elif extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
+                    finite, *gradients = self._batch_gradients(X, y, batches[i])
                 else:
                     finite, *gradients = self._batch_gradients(X, y, tf.cond(i < count, lambda: batches[i],
                                                                              lambda: extra))
@@ -254,14 +258,15 @@ class StepFunctions:
         none = [g is None for g in gradients]
         if self._none not in (None, none):  # traced for the other batch shape first
             raise ValueError("The model's loss reaches other weights on the epoch's smaller last batch than on a "
-                             "full one: `train` cannot apply both with one program. Choose a `batch_size` that "
-                             "divides the number of instances.")
+                             "full one: `train` cannot apply both with one XLA program. Choose a `batch_size` "
+                             "that divides the number of instances, or pass jit_compile=False.")
         self._none = none
         return [tf.math.is_finite(loss), *self._kept(gradients)]
 
     def _kept(self, gradients):
         # The gradients of the variables that the traced step reaches (`_batch_gradients` records
-        # them), sparse ones made dense so both branches match.
+        # them), sparse ones made dense: the XLA program's two branches must match, and graphs
+        # do the same so that both update alike.
         assert self._none is not None, "a batch's gradients must be traced first"
         return [tf.convert_to_tensor(g) for g, none in zip(gradients, self._none) if not none]
 

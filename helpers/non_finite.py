@@ -64,8 +64,9 @@ def snapshotter(variables: Sequence[tf.Variable]) -> Callable[[], list[tf.Tensor
     def snapshot():
         nonlocal calls
         calls += 1
-        return [tf.identity(v) for v in variables] if calls <= EAGER_SNAPSHOTS else read_in_a_graph()
+        return [tf.convert_to_tensor(v) for v in variables] if calls <= EAGER_SNAPSHOTS else read_in_a_graph()
 
+    snapshot.read_in_a_graph = read_in_a_graph  # for tests: traced once graph reads begin
     return snapshot
 
 

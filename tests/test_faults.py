@@ -163,8 +163,15 @@ def assert_same_and_finite(reference, other, tolerance):
         np.testing.assert_allclose(value, expected, rtol=tolerance, atol=tolerance / 10, err_msg=name)
 
 
+# Snapshots are read eagerly for the first EAGER_SNAPSHOTS calls, then in a graph: undo from both.
+SNAPSHOT_READS = pytest.mark.parametrize("eager_snapshots", [0, 10_000], ids=["graph-snapshots", "eager-snapshots"])
+
+
+@SNAPSHOT_READS
 @pytest.mark.parametrize("poison", [PoisonAfter, PoisonGradientAfter], ids=["nan-loss", "nan-gradient-finite-loss"])
-def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_that_step(poison):
+def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_that_step(poison, eager_snapshots,
+                                                                                       monkeypatch):
+    monkeypatch.setattr("helpers.non_finite.EAGER_SNAPSHOTS", eager_snapshots)
     # With one step per call the bad step is simply undone; in a 1000-step call the whole call is
     # undone and its steps redone one by one up to the bad one. Weights, batch-norm statistics
     # (which the forward pass updates) and optimizer slots must end the same, and finite, either way.
@@ -214,9 +221,13 @@ def test_snapshots_keep_the_values_read_eagerly_at_first_then_in_a_graph(update)
         restore(variables, values)
         assert all(np.array_equal(v.numpy(), old) for v, old in zip(variables, before)), call
         add_one()
+    assert snapshot.read_in_a_graph.experimental_get_tracing_count() == 1
 
 
-def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy(mirrored_strategy):
+@SNAPSHOT_READS
+def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy(mirrored_strategy, eager_snapshots,
+                                                                             monkeypatch):
+    monkeypatch.setattr("helpers.non_finite.EAGER_SNAPSHOTS", eager_snapshots)
     # No batch norm here: each replica normalizes its half of the batch, unlike a single device.
     single = train_into_the_poison(poisoned_model(PoisonAfter, batch_norm=False), keras.optimizers.Nadam(0.01),
                                    steps_per_execution=1)

@@ -126,8 +126,9 @@ class Unused(keras.layers.Layer):
 @pytest.mark.parametrize("jit_compile", [False, True])
 @pytest.mark.parametrize("n", [90, 6])
 def test_matches_an_eager_loop_over_the_same_batches_with_a_smaller_last_one(jit_compile, n):
-    # Batches of 8. n=90: 11 full ones and one of 2 per epoch. n=6: only the smaller one, so its
-    # gradients' graph is traced before the training program, and the None gradient is found there.
+    # Batches of 8. n=90: 11 full ones and one of 2 per epoch. n=6: only the smaller one, so under
+    # XLA its gradients' graph is traced before the training program, and the None gradient is
+    # found there.
     X, y = linear_data(n=n)
 
     def build():
@@ -155,7 +156,7 @@ def test_an_embedding_with_sparse_gradients_matches_an_eager_loop(jit_compile):
                                  keras.layers.Flatten(), keras.layers.Dense(1)])
 
     # Plain SGD: Keras's Adam updates sparse gradients otherwise than the same gradients made dense,
-    # and `train` makes them dense (as its compiled program must).
+    # and `train` makes them dense (as its XLA program must, and its graphs do too).
     model = build()
     fit(model, X, y, epochs=2, batch_size=8, optimizer=keras.optimizers.SGD(0.1), jit_compile=jit_compile)
     assert_trained_like_an_eager_loop(model, build(), keras.optimizers.SGD(0.1), X, y, epochs=2, batch_size=8)

@@ -7,8 +7,8 @@ one metric, as a reader's notebook does. The steady state is the median epoch of
 after the first (training steps per second, validation included). `helpers.train` chooses how to
 run from the length of the call (graphs for short work, XLA from `XLA_MIN_STEPS` steps or
 `XLA_MIN_WORK`), so its steady state is also measured in a long run, of at least `XLA_MIN_STEPS`
-steps, with the same defaults (timed once, after the other methods): what a reader's long
-training runs at. Methods:
+steps, with the same defaults: what a reader's long training runs at. The fused reference runs
+as long right after it, so that the two steady states compare runs timed side by side. Methods:
 
 - `fit`: `model.compile(...)` defaults, then `fit()`;
 - `fit_tuned`: `compile(jit_compile=True, steps_per_execution=100)`, the peer a reader would choose
@@ -211,8 +211,11 @@ METHODS = {"fit": lambda w, e: run_fit(w, e, tuned=False), "fit_tuned": lambda w
            "train": run_train, "fused_reference": run_fused}
 
 
-def train_long_run_steps_per_second(w: Workload, steps: int) -> float:
-    ends = run_train(w, max(EPOCHS[-1], int(np.ceil(XLA_MIN_STEPS / steps))))
+LONG_RUN = ("train", "fused_reference")  # the methods also timed in a long run, one after the other
+
+
+def long_run_steps_per_second(method: str, w: Workload, steps: int) -> float:
+    ends = METHODS[method](w, max(EPOCHS[-1], int(np.ceil(XLA_MIN_STEPS / steps))))
     return steps / statistics.median(np.diff(ends))
 
 
@@ -234,25 +237,27 @@ def bench(w: Workload) -> dict:
         result[method] = {f"seconds_{e}_epochs": round(statistics.median(timings[method, e]), 3) for e in EPOCHS}
         result[method]["steady_steps_per_second"] = round(steps / statistics.median(steady[method]), 1)
     result["eager_loop"] = {"steady_steps_per_second": round(eager_steps_per_second(w), 1)}
-    result["train"]["steady_steps_per_second_long_run"] = round(train_long_run_steps_per_second(w, steps), 1)
+    for method in LONG_RUN:
+        result[method]["steady_steps_per_second_long_run"] = round(long_run_steps_per_second(method, w, steps), 1)
     return result
 
 
 def table(results: dict) -> str:
     lines = ["| workload | fit 1 ep | tuned 1 ep | train 1 ep | fused 1 ep | fit 5 ep | tuned 5 ep | train 5 ep | fused 5 ep "
-             "| tuned/train 1 ep | tuned/train 5 ep | steady steps/s: fit / tuned / eager / train / train long run / fused "
-             "| train/tuned | train/fused | train long run/fused |",
+             "| tuned/train 1 ep | tuned/train 5 ep | steady steps/s (5 ep): fit / tuned / eager / train / fused "
+             "| long run: train / fused | train/tuned (5 ep) | train/fused (5 ep) | train/fused (long run) |",
              "|---" * 16 + "|"]
     for name, r in results.items():
         s = {m: r[m]["steady_steps_per_second"] for m in [*METHODS, "eager_loop"]}
-        long_run = r["train"]["steady_steps_per_second_long_run"]
+        long = {m: r[m]["steady_steps_per_second_long_run"] for m in LONG_RUN}
         t = {(m, e): r[m][f"seconds_{e}_epochs"] for m in METHODS for e in EPOCHS}
         lines.append(
             f"| {name} | " + " | ".join(f"{t[m, e]:.1f} s" for e in EPOCHS for m in METHODS)
             + f" | {t['fit_tuned', 1] / t['train', 1]:.2f}× | {t['fit_tuned', 5] / t['train', 5]:.2f}×"
-            + f" | {s['fit']:,.0f} / {s['fit_tuned']:,.0f} / {s['eager_loop']:,.0f} / {s['train']:,.0f} / {long_run:,.0f}"
-            + f" / {s['fused_reference']:,.0f} | {s['train'] / s['fit_tuned']:.2f}× | {s['train'] / s['fused_reference']:.2f}"
-            + f" | {long_run / s['fused_reference']:.2f} |")
+            + f" | {s['fit']:,.0f} / {s['fit_tuned']:,.0f} / {s['eager_loop']:,.0f} / {s['train']:,.0f}"
+            + f" / {s['fused_reference']:,.0f} | {long['train']:,.0f} / {long['fused_reference']:,.0f}"
+            + f" | {s['train'] / s['fit_tuned']:.2f}× | {s['train'] / s['fused_reference']:.2f}"
+            + f" | {long['train'] / long['fused_reference']:.2f} |")
     return "\n".join(lines)
 
 
@@ -266,6 +271,7 @@ def plot(results: dict) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     steady = [(m, m, "steady_steps_per_second") for m in [*METHODS, "eager_loop"]]
     steady.insert(3, ("train, long run", "train", "steady_steps_per_second_long_run"))
+    steady.insert(5, ("fused_reference, long run", "fused_reference", "steady_steps_per_second_long_run"))
     colors = {label: f"C{i}" for i, (label, _, _) in enumerate(steady)}  # one colour per method in every panel
     for ax, series, title in [(axes[0], [(m, m, "seconds_1_epochs") for m in METHODS], "1 epoch, from the call (s)"),
                               (axes[1], [(m, m, "seconds_5_epochs") for m in METHODS], "5 epochs, from the call (s)"),

@@ -283,9 +283,9 @@ def plot(results: dict) -> None:
         ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, ha="right")
         ax.set_yscale("log")
         ax.set_title(title)
-    axes[2].legend(fontsize=9)
+    axes[2].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not over them
     fig.tight_layout()
-    fig.savefig(PLOT, dpi=100)
+    fig.savefig(PLOT, dpi=100, bbox_inches="tight")
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ For small models the cost of a Python call dwarfs a step, so `helpers.train` run
 `steps_per_execution` steps (`train_step.make_train_step`) in one compiled call on index batches
 gathered from tensors already in memory. Each function is traced for one shape only: every call of an epoch
 gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
-epoch's smaller last batch has another shape. Without a distribution strategy, a graph takes it
-in the same call, as one more step (its batch size may vary); an XLA program cannot, so the last
-batch's gradients come from a graph of their own and the program applies them: it takes given
-gradients in place of a batch's (`StepFunctions._last_step`).
+epoch's smaller last batch has another shape. Without a distribution strategy, the epoch's final
+call takes it as one more step: in a graph on the same path (its batch size may vary), in an XLA
+program (fixed shapes) on a path of its own. Under a strategy it is a step of its own
+(`StepFunctions._last_step`).
 The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
 optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
 model goes.
@@ -32,8 +32,7 @@ _KEEP = 8  # functions kept per model (for other optimizers, losses, metrics...)
 
 
 class StepFunctions:
-    """The compiled functions (training steps, evaluation and, for XLA, the last batch's gradients)
-    of one model, optimizers, loss and metrics.
+    """The compiled functions (training steps and evaluation) of one model, optimizers, loss and metrics.
 
     Build it with `StepFunctions.of(...)`, which returns the cached instance when there is one.
     Its `trackers` are the loss tracker followed by the metrics that the functions update.
@@ -83,7 +82,7 @@ class StepFunctions:
     def __init__(self, model, groups, loss_fn, metrics, strategy):
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
         self.replicas = strategy.num_replicas_in_sync
-        # Outside any strategy's scope: the last batch runs in the program (given gradients, for XLA).
+        # Outside any strategy's scope: the last batch runs in the program.
         # Other strategies (even with one replica, e.g. on a TPU) keep every step in strategy.run.
         self.plain = not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
         with strategy.scope():
@@ -97,7 +96,6 @@ class StepFunctions:
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
         self._snapshot = snapshotter(self.state)
         self._none: list[bool] | None = None  # which gradients are None, known once traced
-        self._zeros: list[tf.Tensor] | None = None
         self._functions: dict[tuple, Callable] = {}
 
     def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
@@ -105,8 +103,8 @@ class StepFunctions:
         """Run the first `count` rows of `batches` (index batches), then `last_batch` if `with_last`.
 
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
-        for seconds; without, as a TensorFlow graph, which also runs the last batch (without a
-        strategy). The XLA program has no step of the last batch's shape: see `_last_step`.
+        for seconds; without, as a TensorFlow graph. Both run the last batch in the same call,
+        except under a strategy: see `_last_step`.
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
@@ -115,13 +113,13 @@ class StepFunctions:
         """
         at_start = self._snapshot()
         finite = True
-        if self.plain and not xla:  # one graph call, the smaller last batch included
+        if self.plain:  # one call, the smaller last batch included
             finite = self._run_program(xla, X, y, batches, count, last_batch, with_last)
         else:
             if count:
                 finite = self._run_program(xla, X, y, batches, count)
             if finite and with_last:
-                finite = self._last_step(xla, X, y, batches, last_batch)
+                finite = self._last_step(X, y, last_batch)
         if not finite:
             restore(self.state, at_start)
         return finite, {t.name: t.result() for t in self.trackers}
@@ -130,43 +128,27 @@ class StepFunctions:
         """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results."""
         return self._function("evaluate", xla, X, y, batch_size)(X, y)
 
-    def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray) -> bool:
+    def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, last_batch: np.ndarray) -> bool:
         """Whether the training function for these shapes has already been traced (and compiled)."""
-        return self._key("train", xla, X, y, batches) in self._functions
+        return self._key(*self._train_shapes(xla, X, y, batches, last_batch)) in self._functions
+
+    def _train_shapes(self, xla, X, y, batches, extra):
+        # What a training function is traced for: without a strategy, the last batch's shape too.
+        return ("train", xla, X, y, batches, *([np.shape(extra)] if self.plain else []))
 
     def _run_program(self, xla, X, y, batches, count, extra=None, with_extra=False):
-        # `extra`: the last batch's indices for a plain graph, its given gradients for a plain XLA program.
-        graph_extra = self.plain and not xla
-        run_steps = self._function("train", xla, X, y, batches, *([np.shape(extra)] if graph_extra else []))
+        # `extra`: the smaller last batch's indices, run after the `count` steps `with_extra` (plain only).
+        run_steps = self._function(*self._train_shapes(xla, X, y, batches, extra))
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
-        if graph_extra:
+        if self.plain:
             args += [tf.constant(extra, tf.int32), tf.constant(with_extra)]
-        elif self.plain:
-            args += [extra or self._no_gradients(), tf.constant(with_extra)]
         return bool(run_steps(*args))
 
-    def _last_step(self, xla, X, y, batches, last_batch):
-        """The epoch's smaller last batch, for an XLA program (which has no step of its shape) or
-        under a strategy.
-
-        Without a distribution strategy its gradients come from a graph traced for this shape
-        (never XLA: compiling a second forward and backward pass costs seconds on deep networks,
-        more than the graph's extra call costs in hundreds of epochs), and the XLA program applies
-        them: it takes given gradients in place of a batch's. Under a strategy the whole step runs
-        eagerly in `strategy.run`.
-        """
-        assert xla or not self.plain, "a plain graph runs the last batch itself"
+    def _last_step(self, X, y, last_batch):
+        """The epoch's smaller last batch under a strategy: one step, run eagerly in `strategy.run`."""
+        assert not self.plain, "without a strategy, the program runs the last batch itself"
         indices = tf.constant(last_batch, tf.int32)
-        if self.plain:
-            given = self._function("last", False, X, y, last_batch)(X, y, indices)
-            return self._run_program(xla, X, y, batches, 0, given, True)
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
-
-    def _no_gradients(self):
-        # Placeholders for the program's given step ([finite, *gradients]) when it is to compute its own.
-        if self._zeros is None:
-            self._zeros = [tf.constant(True), *(tf.zeros(v.shape, v.dtype) for v in self.train_step.variables)]
-        return self._zeros
 
     def _key(self, kind, xla, X, y, *shapes):
         return (kind, xla, tuple(X.shape), X.dtype, tuple(y.shape), y.dtype,
@@ -178,8 +160,6 @@ class StepFunctions:
         if key not in self._functions:
             if kind == "train":
                 self._functions[key] = self._make_run_steps(xla)
-            elif kind == "last":
-                self._functions[key] = self._make_last_gradients()
             else:
                 self._functions[key] = self._make_evaluate(xla, *shapes)
         return self._functions[key]
@@ -225,17 +205,15 @@ class StepFunctions:
 
         @tf.function(jit_compile=xla, autograph=False)
         def run_steps(X, y, batches, count, extra, with_extra):
-            # `count` steps on `batches`, then, `with_extra`, one more step: in a graph, on the
-            # indices `extra` (the smaller last batch); in an XLA program, whose shapes are fixed,
-            # one that applies the given `extra` ([loss is finite, *gradients]), so that the
-            # optimizers are traced and compiled once for both.
+            # `count` steps on `batches`, then, `with_extra`, one more step on the indices `extra`
+            # (the smaller last batch). Either way the optimizers are traced once, after the branch.
             def step(i):
-                if xla:
-                    finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
-                                                 lambda: [extra[0], *self._kept(extra[1:])])
-                elif extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
+                if extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
                     finite, *gradients = self._batch_gradients(X, y, batches[i])
-                else:
+                elif xla:  # fixed shapes: a forward and backward pass for each batch size
+                    finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
+                                                 lambda: self._batch_gradients(X, y, extra))
+                else:  # a graph's batch size may vary: one forward and backward pass for both
                     finite, *gradients = self._batch_gradients(X, y, tf.cond(i < count, lambda: batches[i],
                                                                              lambda: extra))
                 kept = iter(gradients)
@@ -258,7 +236,7 @@ class StepFunctions:
         none = [g is None for g in gradients]
         if self._none not in (None, none):  # traced for the other batch shape first
             raise ValueError("The model's loss reaches other weights on the epoch's smaller last batch than on a "
-                             "full one: `train` cannot apply both with one XLA program. Choose a `batch_size` "
+                             "full one: `train` cannot run both in one XLA program. Choose a `batch_size` "
                              "that divides the number of instances, or pass jit_compile=False.")
         self._none = none
         return [tf.math.is_finite(loss), *self._kept(gradients)]
@@ -269,19 +247,6 @@ class StepFunctions:
         # do the same so that both update alike.
         assert self._none is not None, "a batch's gradients must be traced first"
         return [tf.convert_to_tensor(g) for g, none in zip(gradients, self._none) if not none]
-
-    def _make_last_gradients(self) -> Callable:
-        zeros = self._no_gradients()[1:]  # made here, outside the graph
-
-        @tf.function(autograph=False)
-        def last_gradients(X, y, indices):
-            # The program's given step: [loss is finite, *gradients], zeros in the places of None
-            # gradients (which the program leaves out, as it does for its own batches).
-            finite, *kept = self._batch_gradients(X, y, indices)
-            kept = iter(kept)
-            return [finite, *(zero if none else next(kept) for none, zero in zip(self._none, zeros))]
-
-        return last_gradients
 
     def _make_evaluate(self, xla: bool, batch_size: int) -> Callable:
         def replica_step(X, y, indices):

@@ -53,8 +53,8 @@ def train(
     For speed, `steps_per_execution` steps run in one compiled call (a TensorFlow graph, or an XLA
     program for long runs: see `jit_compile`) on batches gathered from tensors already in memory
     (`helpers.multi_step`), and the status bar is redrawn between calls. Every call of an epoch has
-    the same shapes, so each function (the steps, validation and, for XLA, the smaller last batch's
-    gradients) is compiled at most once per call of `train`, and not at all
+    the same shapes, so each function (the steps, the smaller last batch's included, and validation)
+    is compiled at most once per call of `train`, and not at all
     when `train` is called again on the same model with the same optimizer, loss, metrics and data
     shapes. Metric names resolve as in `model.compile()`: with integer labels,
     `"accuracy"` is sparse categorical accuracy.
@@ -83,8 +83,7 @@ def train(
         steps_per_execution: training steps per compiled call (1024 measured fastest here, or
             near it, for both benchmark models: see bench/steps_per_execution.py).
         jit_compile: `True` runs the steps as XLA programs (fastest per step, but compiling takes
-            seconds; the smaller last batch's forward and backward pass stays a graph, its update
-            runs in the program); `False` as TensorFlow graphs (traced in a fraction of that time); `None`:
+            seconds); `False` as TensorFlow graphs (traced in a fraction of that time); `None`:
             XLA on one replica when the call is long enough to repay compiling (`XLA_MIN_STEPS`
             steps, or `XLA_MIN_WORK` for bigger networks) or this model's XLA function is
             compiled already, graphs otherwise.
@@ -243,7 +242,7 @@ def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_f
     """
     if jit_compile is not None or strategy.num_replicas_in_sync > 1:
         return bool(jit_compile)
-    batches = next(epoch_chunks(np.arange(len(X)), batch_size, steps_per_execution))[0]
+    batches, _, last_batch, _ = next(epoch_chunks(np.arange(len(X)), batch_size, steps_per_execution))
     parameters = sum(int(np.prod(v.shape)) for _, group in steps_functions.groups for v in group)
     return (steps_to_run >= XLA_MIN_STEPS or steps_to_run * batch_size * parameters >= XLA_MIN_WORK
-            or steps_functions.compiled(True, X, y, batches))
+            or steps_functions.compiled(True, X, y, batches, last_batch))

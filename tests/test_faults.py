@@ -187,9 +187,8 @@ def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_th
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 def test_a_non_finite_smaller_last_batch_undoes_its_whole_call(jit_compile):
-    # The epoch's smaller last batch runs in the graph call of the full ones, or after the XLA
-    # call (its gradients from a graph of their own, applied by a second call); a NaN there must
-    # undo the whole call, and the redo must name the last step of epoch 2.
+    # The epoch's smaller last batch runs in the same graph or XLA call as the full ones; a NaN
+    # there must undo the whole call, and the redo must name the last step of epoch 2.
     def run(steps_per_execution):
         model, optimizer = poisoned_model(PoisonAfter), keras.optimizers.Nadam(0.01)
         model.layers[1].after = 19  # 10 steps per epoch (9 of 10 instances, 1 of 5): step 20 is bad

@@ -234,19 +234,15 @@ class StepFunctions:
         loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
         update_metrics(self.trackers, loss, y_batch, y_pred)
         none = [g is None for g in gradients]
-        if self._none not in (None, none):  # traced for the other batch shape first
-            raise ValueError("The model's loss reaches other weights on the epoch's smaller last batch than on a "
-                             "full one: `train` cannot run both in one XLA program. Choose a `batch_size` "
-                             "that divides the number of instances, or pass jit_compile=False.")
+        if self._none not in (None, none):  # traced for another batch size first
+            raise ValueError("The model's loss reaches other weights with one batch size than with another (a full "
+                             "batch, the epoch's smaller last batch, or a size left unknown in a graph): `train` "
+                             "cannot run both in one XLA program. Choose a `batch_size` that divides the number of "
+                             "instances, or pass jit_compile=False.")
         self._none = none
-        return [tf.math.is_finite(loss), *self._kept(gradients)]
-
-    def _kept(self, gradients):
-        # The gradients of the variables that the traced step reaches (`_batch_gradients` records
-        # them), sparse ones made dense: the XLA program's two branches must match, and graphs
-        # do the same so that both update alike.
-        assert self._none is not None, "a batch's gradients must be traced first"
-        return [tf.convert_to_tensor(g) for g, none in zip(gradients, self._none) if not none]
+        # Sparse gradients made dense: the XLA program's two branches must match, and graphs do
+        # the same so that both update alike.
+        return [tf.math.is_finite(loss), *(tf.convert_to_tensor(g) for g in gradients if g is not None)]
 
     def _make_evaluate(self, xla: bool, batch_size: int) -> Callable:
         def replica_step(X, y, indices):

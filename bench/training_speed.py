@@ -19,8 +19,8 @@ as long right after it, so that the two steady states compare runs timed side by
 - `fused_reference`: the fastest loop we know for in-memory data, a whole epoch in one XLA call
   (no checks, no metrics), plus the validation loss in one more call.
 
-End-to-end timings are the median of REPEATS runs (BENCH_REPEATS, 1 by default to keep the run
-short), the methods interleaved so that the noise of a shared machine spreads over all of them.
+End-to-end timings and long runs are the median of REPEATS runs (BENCH_REPEATS, 1 by default to keep
+the run short), the methods interleaved so that the noise of a shared machine spreads over all of them.
 `python bench/training_speed.py WORKLOAD ...` runs some workloads only. Results go to bench/results.json, a plot to
 bench/training_speed.png.
 """
@@ -237,8 +237,13 @@ def bench(w: Workload) -> dict:
         result[method] = {f"seconds_{e}_epochs": round(statistics.median(timings[method, e]), 3) for e in EPOCHS}
         result[method]["steady_steps_per_second"] = round(steps / statistics.median(steady[method]), 1)
     result["eager_loop"] = {"steady_steps_per_second": round(eager_steps_per_second(w), 1)}
+    long_runs = {m: [] for m in LONG_RUN}
+    for repeat in range(REPEATS):  # one after the other, the order alternating
+        for method in LONG_RUN if repeat % 2 == 0 else reversed(LONG_RUN):
+            long_runs[method].append(long_run_steps_per_second(method, w, steps))
+            print(f"  {method:<16} long run: {long_runs[method][-1]:9,.0f} steps/s", file=sys.stderr, flush=True)
     for method in LONG_RUN:
-        result[method]["steady_steps_per_second_long_run"] = round(long_run_steps_per_second(method, w, steps), 1)
+        result[method]["steady_steps_per_second_long_run"] = round(statistics.median(long_runs[method]), 1)
     return result
 
 

@@ -6,8 +6,10 @@ gathered from tensors already in memory. Each function is traced for one shape o
 gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
 epoch's smaller last batch has another shape. Without a distribution strategy, the epoch's final
 call takes it as one more step: in a graph on the same path (its batch size may vary), in an XLA
-program (fixed shapes) on a path of its own. Under a strategy it is a step of its own
-(`StepFunctions._last_step`).
+program (fixed shapes) on a path of its own, after the loop. That call also evaluates on the
+validation data, and every call takes its own snapshot for the undo (`non_finite`) and returns the
+metrics' results: on small models, each call more would cost as much as a tenth of an epoch. Under
+a strategy, the last batch (`StepFunctions._last_step`) and validation are calls of their own.
 The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
 optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
 model goes.
@@ -27,6 +29,7 @@ from helpers.non_finite import all_finite, restore, snapshotter
 from helpers.train_step import make_train_step, mean_loss, update_metrics
 from helpers.training_inputs import OptimizerGroups
 
+Validation = "tuple[tf.Tensor, tf.Tensor, int] | None"  # (X_val, y_val, batch size)
 _CACHE = "_helpers_train_step_functions"  # the attribute of the model that holds its functions
 _KEEP = 8  # functions kept per model (for other optimizers, losses, metrics...), newest first
 
@@ -95,54 +98,76 @@ class StepFunctions:
         # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
         self._snapshot = snapshotter(self.state)
-        self._none: list[bool] | None = None  # which gradients are None, known once traced
         self._functions: dict[tuple, Callable] = {}
 
     def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
-            with_last: bool, xla: bool) -> tuple[bool, dict[str, tf.Tensor]]:
+            with_last: bool, xla: bool, reset_metrics: bool = False, validation: Validation = None,
+            validate: bool = False) -> tuple[bool, dict[str, tf.Tensor]]:
         """Run the first `count` rows of `batches` (index batches), then `last_batch` if `with_last`.
 
+        The trackers are reset first if `reset_metrics` (an epoch's first call), and if `validate`
+        (its last), evaluated on `validation` (`(X_val, y_val, batch_size)`) after the steps.
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
-        for seconds; without, as a TensorFlow graph. Both run the last batch in the same call,
-        except under a strategy: see `_last_step`.
+        for seconds; without, as a TensorFlow graph. Without a strategy, all of it (the snapshot
+        for the undo, the resets, the steps, the last batch, validation, the results) is that one
+        call: an epoch that fits in one call costs one call. Under a strategy, the last batch and
+        validation are calls of their own (see `_last_step`).
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are
             finite (if not, every variable but the metrics is as before the call), and the
-            trackers' results.
+            trackers' results, then, if `validate`, theirs on the validation data (`val_...`).
         """
-        at_start = self._snapshot()
-        finite = True
-        if self.plain:  # one call, the smaller last batch included
-            finite = self._run_program(xla, X, y, batches, count, last_batch, with_last)
+        if self.plain:
+            finite, at_start, results = self._run_program(xla, X, y, batches, count, last_batch, with_last,
+                                                          reset_metrics, validation, validate)
         else:
+            at_start, finite = self._snapshot(), True
+            for tracker in self.trackers if reset_metrics else ():
+                tracker.reset_state()
             if count:
-                finite = self._run_program(xla, X, y, batches, count)
+                finite, _, results = self._run_program(xla, X, y, batches, count)
             if finite and with_last:
                 finite = self._last_step(X, y, last_batch)
+            results = {t.name: t.result() for t in self.trackers}
+            if validate:
+                results.update({f"val_{name}": value for name, value in self.evaluate(*validation, xla=xla).items()})
         if not finite:
             restore(self.state, at_start)
-        return finite, {t.name: t.result() for t in self.trackers}
+        return finite, results
 
     def evaluate(self, X: tf.Tensor, y: tf.Tensor, batch_size: int, xla: bool) -> dict[str, tf.Tensor]:
         """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results."""
-        return self._function("evaluate", xla, X, y, batch_size)(X, y)
+        key = ("evaluate", xla, *_spec(X), *_spec(y), batch_size)
+        make = lambda: tf.function(lambda X, y: self._evaluate(X, y, batch_size, xla), jit_compile=xla, autograph=False)
+        return self._function(key, make)(X, y)
 
-    def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, last_batch: np.ndarray) -> bool:
+    def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, last_batch: np.ndarray,
+                 validation: Validation = None) -> bool:
         """Whether the training function for these shapes has already been traced (and compiled)."""
-        return self._key(*self._train_shapes(xla, X, y, batches, last_batch)) in self._functions
+        return self._train_key(xla, X, y, batches, last_batch, validation) in self._functions
 
-    def _train_shapes(self, xla, X, y, batches, extra):
-        # What a training function is traced for: without a strategy, the last batch's shape too.
-        return ("train", xla, X, y, batches, *([np.shape(extra)] if self.plain else []))
+    def _train_key(self, xla, X, y, batches, extra, validation):
+        # What a training function is traced for: without a strategy, the last batch's and the
+        # validation data's shapes too.
+        key = ("train", xla, *_spec(X), *_spec(y), np.shape(batches))
+        if not self.plain:
+            return key
+        X_val, y_val, size = validation or (None, None, None)
+        return (*key, np.shape(extra), *((*_spec(X_val), *_spec(y_val), size) if validation else ()))
 
-    def _run_program(self, xla, X, y, batches, count, extra=None, with_extra=False):
-        # `extra`: the smaller last batch's indices, run after the `count` steps `with_extra` (plain only).
-        run_steps = self._function(*self._train_shapes(xla, X, y, batches, extra))
+    def _run_program(self, xla, X, y, batches, count, extra=None, with_extra=False, reset_metrics=False,
+                     validation=None, validate=False):
+        # Returns (finite, the snapshot, the results); under a strategy only `finite` (and Nones).
+        # The arguments after `count` are for the plain program only: see `run`.
+        make = lambda: self._make_run_steps(xla, validation[2] if validation else None)
+        run_steps = self._function(self._train_key(xla, X, y, batches, extra, validation), make)
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
-        if self.plain:
-            args += [tf.constant(extra, tf.int32), tf.constant(with_extra)]
-        return bool(run_steps(*args))
+        if not self.plain:
+            return bool(run_steps(*args)), None, None
+        args += [tf.constant(extra, tf.int32), tf.constant(with_extra), tf.constant(reset_metrics)]
+        finite, at_start, results = run_steps(*args, *([*validation[:2], tf.constant(validate)] if validation else []))
+        return bool(finite), at_start, results
 
     def _last_step(self, X, y, last_batch):
         """The epoch's smaller last batch under a strategy: one step, run eagerly in `strategy.run`."""
@@ -150,18 +175,10 @@ class StepFunctions:
         indices = tf.constant(last_batch, tf.int32)
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
 
-    def _key(self, kind, xla, X, y, *shapes):
-        return (kind, xla, tuple(X.shape), X.dtype, tuple(y.shape), y.dtype,
-                *(np.shape(s) if isinstance(s, np.ndarray) else s for s in shapes))
-
-    def _function(self, kind: str, xla: bool, X: tf.Tensor, y: tf.Tensor, *shapes: Any) -> Callable:
+    def _function(self, key: tuple, make: Callable[[], Callable]) -> Callable:
         # One tf.function per kind and shape, each traced once: no retracing, ever.
-        key = self._key(kind, xla, X, y, *shapes)
         if key not in self._functions:
-            if kind == "train":
-                self._functions[key] = self._make_run_steps(xla)
-            else:
-                self._functions[key] = self._make_evaluate(xla, *shapes)
+            self._functions[key] = make()
         return self._functions[key]
 
     def _replica_batch(self, X, y, indices):
@@ -190,7 +207,7 @@ class StepFunctions:
         self._gathered_update(loss, y_batch, y_pred)
         return self.strategy.experimental_local_results(finite)[0]  # the same on every replica
 
-    def _make_run_steps(self, xla: bool) -> Callable:
+    def _make_run_steps(self, xla: bool, validation_batch_size: int | None) -> Callable:
         # Written without AutoGraph (explicit tf.while_loop and tf.cond), as fit() traces its
         # steps: converting every function the model calls would double the tracing time.
         if not self.plain:
@@ -204,47 +221,50 @@ class StepFunctions:
             return run_steps
 
         @tf.function(jit_compile=xla, autograph=False)
-        def run_steps(X, y, batches, count, extra, with_extra):
+        def run_steps(X, y, batches, count, extra, with_extra, reset_metrics, *validation):
             # `count` steps on `batches`, then, `with_extra`, one more step on the indices `extra`
-            # (the smaller last batch). Either way the optimizers are traced once, after the branch.
-            def step(i):
-                if extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
-                    finite, *gradients = self._batch_gradients(X, y, batches[i])
-                elif xla:  # fixed shapes: a forward and backward pass for each batch size
-                    finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
-                                                 lambda: self._batch_gradients(X, y, extra))
-                else:  # a graph's batch size may vary: one forward and backward pass for both
-                    finite, *gradients = self._batch_gradients(X, y, tf.cond(i < count, lambda: batches[i],
-                                                                             lambda: extra))
-                kept = iter(gradients)
-                self.train_step.apply([None if none else next(kept) for none in self._none])
+            # (the smaller last batch).
+            def step(indices):  # one step on one device, as book/ch12/07 teaches it, its metrics updated
+                X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
+                loss, y_pred = self.train_step(X_batch, y_batch, 1.0)
+                update_metrics(self.trackers, loss, y_batch, y_pred)
+                return tf.math.is_finite(loss)
+
+            def steps(count, indices):
+                _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < count),
+                                          lambda i, finite: (i + 1, step(indices(i))), (tf.constant(0), tf.constant(True)))
                 return finite
 
-            steps = count + tf.cast(with_extra, tf.int32)
-            _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < steps),
-                                      lambda i, finite: (i + 1, step(i)), (tf.constant(0), tf.constant(True)))
-            return tf.logical_and(finite, all_finite(self.state))
+            # The snapshot: in a graph, copy-on-write keeps these values when the steps update the
+            # variables; an XLA program returns copies (a model's worth of memory, cheap next to its steps).
+            at_start = [tf.identity(v) for v in self.state]
+            tf.cond(reset_metrics, lambda: self._reset_trackers(), lambda: tf.constant(False))
+            if extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
+                finite = steps(count, lambda i: batches[i])
+            elif xla:  # fixed shapes: the last batch on a path of its own, after the loop
+                finite = steps(count, lambda i: batches[i])
+                finite = tf.cond(tf.logical_and(finite, with_extra), lambda: step(extra), lambda: finite)
+            else:  # a graph's batch size may vary: one forward and backward pass for both
+                finite = steps(count + tf.cast(with_extra, tf.int32),
+                               lambda i: tf.cond(i < count, lambda: batches[i], lambda: extra))
+            results = {t.name: t.result() for t in self.trackers}
+            if validation:  # (X_val, y_val, validate): the same trackers, reset, then on the validation data
+                X_val, y_val, validate = validation
+                evaluated = tf.cond(validate, lambda: self._evaluate(X_val, y_val, validation_batch_size, xla),
+                                    lambda: results)
+                results.update({f"val_{name}": value for name, value in evaluated.items()})
+            return tf.logical_and(finite, all_finite(self.state)), at_start, results
 
         return run_steps
 
-    def _batch_gradients(self, X, y, indices):
-        # One batch's step on one device, its metrics updated: whether its loss is finite, and
-        # its gradients without the None ones (variables the loss does not reach).
-        X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
-        loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
-        update_metrics(self.trackers, loss, y_batch, y_pred)
-        none = [g is None for g in gradients]
-        if self._none not in (None, none):  # traced for another batch size first
-            raise ValueError("The model's loss reaches other weights with one batch size than with another (a full "
-                             "batch, the epoch's smaller last batch, or a size left unknown in a graph): `train` "
-                             "cannot run both in one XLA program. Choose a `batch_size` that divides the number of "
-                             "instances, or pass jit_compile=False.")
-        self._none = none
-        # Sparse gradients made dense: the XLA program's two branches must match, and graphs do
-        # the same so that both update alike.
-        return [tf.math.is_finite(loss), *(tf.convert_to_tensor(g) for g in gradients if g is not None)]
+    def _reset_trackers(self):
+        for tracker in self.trackers:
+            tracker.reset_state()
+        return tf.constant(True)
 
-    def _make_evaluate(self, xla: bool, batch_size: int) -> Callable:
+    def _evaluate(self, X, y, batch_size, xla):
+        # Traced inside a tf.function: reset the trackers, update them on every instance of
+        # (X, y), `batch_size` at a time (no gradients to keep), and return their results.
         def replica_step(X, y, indices):
             X_batch, y_batch, share = self._replica_batch(X, y, indices)
             y_pred = self.model(X_batch, training=False)
@@ -253,32 +273,32 @@ class StepFunctions:
                 loss += tf.add_n(self.model.losses) / self.replicas
             return tf.reshape(loss, [1]), y_batch, y_pred
 
-        def evaluate_batch(X, y, indices):
+        def evaluate_batch(indices):
             self._gathered_update(*self.strategy.run(replica_step, args=(X, y, indices)))
 
-        @tf.function(jit_compile=xla, autograph=False)
-        def evaluate(X, y):
-            for tracker in self.trackers:
-                tracker.reset_state()
-            count = X.shape[0]
+        for tracker in self.trackers:
+            tracker.reset_state()
+        count = X.shape[0]
 
-            def body(i):
-                start = i * batch_size
-                if xla:
-                    evaluate_batch(X, y, start + tf.range(batch_size))
-                else:
-                    evaluate_batch(X, y, tf.range(start, tf.minimum(start + batch_size, count)))
-                return i + 1
+        def body(i):
+            start = i * batch_size
+            if xla:
+                evaluate_batch(start + tf.range(batch_size))
+            else:
+                evaluate_batch(tf.range(start, tf.minimum(start + batch_size, count)))
+            return i + 1
 
-            if xla:  # fixed shapes: the full batches in the loop, the smaller last one after it
-                tf.while_loop(lambda i: i < count // batch_size, body, (tf.constant(0),))
-                if count % batch_size:
-                    evaluate_batch(X, y, tf.range(count - count % batch_size, count))
-            else:  # a graph's batch size may vary: one forward pass to trace, the last batch's included
-                tf.while_loop(lambda i: i < -(-count // batch_size), body, (tf.constant(0),))
-            return {t.name: t.result() for t in self.trackers}
+        if xla:  # fixed shapes: the full batches in the loop, the smaller last one after it
+            tf.while_loop(lambda i: i < count // batch_size, body, (tf.constant(0),))
+            if count % batch_size:
+                evaluate_batch(tf.range(count - count % batch_size, count))
+        else:  # a graph's batch size may vary: one forward pass to trace, the last batch's included
+            tf.while_loop(lambda i: i < -(-count // batch_size), body, (tf.constant(0),))
+        return {t.name: t.result() for t in self.trackers}
 
-        return evaluate
+
+def _spec(tensor: tf.Tensor) -> tuple:
+    return tuple(tensor.shape), tensor.dtype
 
 
 def epoch_chunks(order: np.ndarray, batch_size: int, steps_per_execution: int, skip: int = 0) -> Iterator[tuple[np.ndarray, int, np.ndarray, bool]]:

@@ -2,10 +2,11 @@
 
 Testing every gradient would cost a sixth of a step, and a branch around each update more. Instead
 a compiled call of many steps stops at a non-finite loss (a NaN weight makes the next loss NaN) and
-tests the weights once at its end; `train` keeps the values the call started from (a snapshot, see
-`snapshotter`: it copies nothing) and puts them back (`restore`) if anything is not finite, then
-redoes those steps one per call to name the bad one. The snapshot and the undo stay out of the compiled program: in
-it, they would add three operations per variable to trace and compile.
+tests the weights once at its end; `train` keeps the values the call started from (a snapshot) and
+puts them back (`restore`) if anything is not finite, then redoes those steps one per call to name
+the bad one. Without a strategy the compiled call reads the snapshot itself, first (one call fewer:
+see `multi_step`); under one, `snapshotter` reads it before the call. The undo stays out of the
+compiled program: in it, it would add operations per variable to trace and compile.
 """
 
 from __future__ import annotations

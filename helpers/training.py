@@ -53,8 +53,8 @@ def train(
     For speed, `steps_per_execution` steps run in one compiled call (a TensorFlow graph, or an XLA
     program for long runs: see `jit_compile`) on batches gathered from tensors already in memory
     (`helpers.multi_step`), and the status bar is redrawn between calls. Every call of an epoch has
-    the same shapes, so each function (the steps, the smaller last batch's included, and validation)
-    is compiled at most once per call of `train`, and not at all
+    the same shapes, so the function that runs them (the smaller last batch and validation
+    included) is compiled at most once per call of `train`, and not at all
     when `train` is called again on the same model with the same optimizer, loss, metrics and data
     shapes. Metric names resolve as in `model.compile()`: with integer labels,
     `"accuracy"` is sparse categorical accuracy.
@@ -139,6 +139,8 @@ def train(
         _check(*validation_data, batch_size)
         validation_data = tuple(as_tensor(d) for d in validation_data)
         check_data(*(d[:batch_size] for d in validation_data), model, loss_fn, where="validation_data")
+    # No gradients to keep in validation: bigger batches are faster.
+    validation = (*validation_data, max(batch_size, 1024)) if validation_data is not None else None
     rng = as_generator(rng)
     strategy = strategy or tf.distribute.get_strategy()
     # Names resolved to metrics go as (name, metric) pairs: a cached metric of that name can serve.
@@ -158,20 +160,18 @@ def train(
 
     steps = math.ceil(n / batch_size)
     xla = _use_xla(jit_compile, strategy, steps_functions, X, y, batch_size, steps_per_execution,
-                   (epochs - first_epoch + 1) * steps - first_step)
+                   (epochs - first_epoch + 1) * steps - first_step, validation)
     for epoch in range(first_epoch, epochs + 1):
         if verbose:
             print(f"Epoch {epoch}/{epochs}")
         rng_at_epoch_start = copy.deepcopy(rng.bit_generator.state)
         order = rng.permutation(n).astype(np.int32)
         done = first_step if epoch == first_epoch else 0
-        if done == 0:
-            for tracker in trackers:
-                tracker.reset_state()
         results = None
         try:
             for done, results in _run_calls(steps_functions, X, y, order, batch_size, steps_per_execution, done,
-                                            lambda step: non_finite_error(epoch, step, steps, checkpoint), xla):
+                                            lambda step: non_finite_error(epoch, step, steps, checkpoint), xla,
+                                            validation):
                 if verbose and done < steps:
                     print_status_bar(done, steps, trackers[0], trackers[1:])
         except KeyboardInterrupt:
@@ -187,9 +187,8 @@ def train(
         if results is None:  # nothing was left to run in this epoch (a resumed run)
             results = {t.name: t.result() for t in trackers}
         results = {name: float(value) for name, value in results.items()}
-        if validation_data is not None:
-            size = max(batch_size, 1024)  # no gradients to keep: bigger batches are faster
-            val_results = steps_functions.evaluate(*validation_data, size, xla=jit_compile is True)
+        if validation is not None and "val_loss" not in results:  # not evaluated in the epoch's last call
+            val_results = steps_functions.evaluate(*validation, xla=xla)
             results.update({f"val_{name}": float(value) for name, value in val_results.items()})
         for name, value in results.items():
             history.setdefault(name, []).append(value)
@@ -203,20 +202,26 @@ def train(
 
 
 def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order: np.ndarray, batch_size: int,
-               steps_per_execution: int, done: int, error: Callable[[int], Exception], xla: bool) -> Iterator[tuple[int, dict]]:
+               steps_per_execution: int, done: int, error: Callable[[int], Exception], xla: bool,
+               validation: tuple | None) -> Iterator[tuple[int, dict]]:
     """Run an epoch's steps from step `done` on, one compiled call at a time.
 
-    Yields the steps done so far and the trackers' results after each call. A call that meets a
-    non-finite value undoes itself (see `non_finite`); its steps are then redone one per call, and
-    `error(step)` is raised for the first bad one.
+    The first step of an epoch resets the trackers. Yields the steps done so far and the trackers'
+    results after each call, the epoch's last call with the results on `validation` too (if given). A call that meets a non-finite value undoes
+    itself (see `non_finite`); its steps are then redone one per call, and `error(step)` is raised
+    for the first bad one.
     """
+    steps = -(-len(order) // batch_size)
     for chunk in epoch_chunks(order, batch_size, steps_per_execution, skip=done):
-        finite, results = steps_functions.run(X, y, *chunk, xla=xla)
+        validate = validation is not None and done + chunk[1] + chunk[3] == steps
+        finite, results = steps_functions.run(X, y, *chunk, xla=xla, reset_metrics=done == 0, validation=validation,
+                                              validate=validate)
         if finite:
             done += chunk[1] + chunk[3]
         else:
             for single in one_by_one(*chunk):
-                finite, results = steps_functions.run(X, y, *single, xla=xla)
+                finite, results = steps_functions.run(X, y, *single, xla=xla, reset_metrics=done == 0,
+                                                      validation=validation)
                 if not finite:
                     raise error(done + 1)
                 done += 1
@@ -231,7 +236,8 @@ XLA_MIN_WORK = 5e9
 
 
 def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_functions: StepFunctions,
-             X: tf.Tensor, y: tf.Tensor, batch_size: int, steps_per_execution: int, steps_to_run: int) -> bool:
+             X: tf.Tensor, y: tf.Tensor, batch_size: int, steps_per_execution: int, steps_to_run: int,
+             validation: tuple | None) -> bool:
     """Whether the training steps run as one XLA program per call, as `train`'s `jit_compile` asks.
 
     For `None` on one replica: XLA compiles for about five times as long as a graph traces (on the
@@ -245,4 +251,4 @@ def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_f
     batches, _, last_batch, _ = next(epoch_chunks(np.arange(len(X)), batch_size, steps_per_execution))
     parameters = sum(int(np.prod(v.shape)) for _, group in steps_functions.groups for v in group)
     return (steps_to_run >= XLA_MIN_STEPS or steps_to_run * batch_size * parameters >= XLA_MIN_WORK
-            or steps_functions.compiled(True, X, y, batches, last_batch))
+            or steps_functions.compiled(True, X, y, batches, last_batch, validation))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import keras
 import numpy as np
@@ -29,7 +29,7 @@ from helpers.non_finite import all_finite, restore, snapshotter
 from helpers.train_step import make_train_step, mean_loss, update_metrics
 from helpers.training_inputs import OptimizerGroups
 
-Validation = "tuple[tf.Tensor, tf.Tensor, int] | None"  # (X_val, y_val, batch size)
+Validation: TypeAlias = "tuple[tf.Tensor, tf.Tensor, int] | None"  # (X_val, y_val, batch size)
 _CACHE = "_helpers_train_step_functions"  # the attribute of the model that holds its functions
 _KEEP = 8  # functions kept per model (for other optimizers, losses, metrics...), newest first
 
@@ -85,7 +85,7 @@ class StepFunctions:
     def __init__(self, model, groups, loss_fn, metrics, strategy):
         self.model, self.groups, self.loss_fn, self.strategy = model, groups, loss_fn, strategy
         self.replicas = strategy.num_replicas_in_sync
-        # Outside any strategy's scope: the last batch runs in the program.
+        # Outside any strategy's scope: the last batch, validation and the snapshot run in the program.
         # Other strategies (even with one replica, e.g. on a TPU) keep every step in strategy.run.
         self.plain = not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
         with strategy.scope():
@@ -97,7 +97,8 @@ class StepFunctions:
         self.train_step = make_train_step(model, groups, loss_fn, self.replicas)
         # Everything a step changes (metrics aside: training stops), so a failed call can put it back.
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
-        self._snapshot = snapshotter(self.state)
+        self._snapshot = snapshotter(self.state)  # an XLA program without a strategy takes its own
+        self._none: list[bool] | None = None  # which gradients are None, known once traced
         self._functions: dict[tuple, Callable] = {}
 
     def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
@@ -118,20 +119,9 @@ class StepFunctions:
             finite (if not, every variable but the metrics is as before the call), and the
             trackers' results, then, if `validate`, theirs on the validation data (`val_...`).
         """
-        if self.plain:
-            finite, at_start, results = self._run_program(xla, X, y, batches, count, last_batch, with_last,
-                                                          reset_metrics, validation, validate)
-        else:
-            at_start, finite = self._snapshot(), True
-            for tracker in self.trackers if reset_metrics else ():
-                tracker.reset_state()
-            if count:
-                finite, _, results = self._run_program(xla, X, y, batches, count)
-            if finite and with_last:
-                finite = self._last_step(X, y, last_batch)
-            results = {t.name: t.result() for t in self.trackers}
-            if validate:
-                results.update({f"val_{name}": value for name, value in self.evaluate(*validation, xla=xla).items()})
+        run = self._run_in_one_call if self.plain and xla else self._run_in_calls
+        finite, at_start, results = run(xla, X, y, batches, count, last_batch, with_last, reset_metrics, validation,
+                                        validate)
         if not finite:
             restore(self.state, at_start)
         return finite, results
@@ -148,26 +138,51 @@ class StepFunctions:
         return self._train_key(xla, X, y, batches, last_batch, validation) in self._functions
 
     def _train_key(self, xla, X, y, batches, extra, validation):
-        # What a training function is traced for: without a strategy, the last batch's and the
-        # validation data's shapes too.
+        # What a training function is traced for: without a strategy, the last batch's shape too,
+        # and under XLA the validation data's.
         key = ("train", xla, *_spec(X), *_spec(y), np.shape(batches))
-        if not self.plain:
-            return key
-        X_val, y_val, size = validation or (None, None, None)
-        return (*key, np.shape(extra), *((*_spec(X_val), *_spec(y_val), size) if validation else ()))
+        if self.plain:
+            key += (np.shape(extra),)
+            if xla and validation:
+                X_val, y_val, size = validation
+                key += (*_spec(X_val), *_spec(y_val), size)
+        return key
 
-    def _run_program(self, xla, X, y, batches, count, extra=None, with_extra=False, reset_metrics=False,
-                     validation=None, validate=False):
-        # Returns (finite, the snapshot, the results); under a strategy only `finite` (and Nones).
-        # The arguments after `count` are for the plain program only: see `run`.
-        make = lambda: self._make_run_steps(xla, validation[2] if validation else None)
-        run_steps = self._function(self._train_key(xla, X, y, batches, extra, validation), make)
+    def _steps_function(self, xla, X, y, batches, extra=None, validation=None):
+        make = lambda: self._make_run_steps(xla, validation[2] if xla and validation else None)
+        return self._function(self._train_key(xla, X, y, batches, extra, validation), make)
+
+    def _run_in_one_call(self, xla, X, y, batches, count, extra, with_extra, reset_metrics, validation, validate):
+        # An XLA program without a strategy: returns (finite, the snapshot, the results, the
+        # validation ones included if `validate`). Calls cost more than a tenth of a small model's epoch.
+        run_steps = self._steps_function(xla, X, y, batches, extra, validation)
+        args = [X, y, *(tf.constant(a, tf.int32) for a in (batches, count, extra)), tf.constant(with_extra),
+                tf.constant(reset_metrics), *([*validation[:2], tf.constant(validate)] if validation else [])]
+        finite, at_start, results, val_results = run_steps(*args)
+        finite = bool(finite)
+        if validate and finite:
+            results.update({f"val_{name}": value for name, value in val_results.items()})
+        return finite, at_start, results
+
+    def _run_in_calls(self, xla, X, y, batches, count, last_batch, with_last, reset_metrics, validation, validate):
+        # Graphs, or under a strategy: the snapshot, the steps, validation and the results as calls of
+        # their own (in a graph, validation traced into the steps' function would take longer to trace).
+        at_start, finite = self._snapshot(), True
+        for tracker in self.trackers if reset_metrics else ():
+            tracker.reset_state()
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
-        if not self.plain:
-            return bool(run_steps(*args)), None, None
-        args += [tf.constant(extra, tf.int32), tf.constant(with_extra), tf.constant(reset_metrics)]
-        finite, at_start, results = run_steps(*args, *([*validation[:2], tf.constant(validate)] if validation else []))
-        return bool(finite), at_start, results
+        if self.plain:  # the smaller last batch in the same call
+            args += [tf.constant(last_batch, tf.int32), tf.constant(with_last)]
+            finite = bool(self._steps_function(xla, X, y, batches, last_batch)(*args))
+        else:
+            if count:
+                finite = bool(self._steps_function(xla, X, y, batches)(*args))
+            if finite and with_last:
+                finite = self._last_step(X, y, last_batch)
+        results = {t.name: t.result() for t in self.trackers}
+        if validate and finite:
+            results.update({f"val_{name}": value for name, value in self.evaluate(*validation, xla=xla).items()})
+        return finite, at_start, results
 
     def _last_step(self, X, y, last_batch):
         """The epoch's smaller last batch under a strategy: one step, run eagerly in `strategy.run`."""
@@ -221,41 +236,62 @@ class StepFunctions:
             return run_steps
 
         @tf.function(jit_compile=xla, autograph=False)
-        def run_steps(X, y, batches, count, extra, with_extra, reset_metrics, *validation):
+        def run_steps(X, y, batches, count, extra, with_extra, *in_one_call):
             # `count` steps on `batches`, then, `with_extra`, one more step on the indices `extra`
-            # (the smaller last batch).
-            def step(indices):  # one step on one device, as book/ch12/07 teaches it, its metrics updated
-                X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
-                loss, y_pred = self.train_step(X_batch, y_batch, 1.0)
-                update_metrics(self.trackers, loss, y_batch, y_pred)
-                return tf.math.is_finite(loss)
-
-            def steps(count, indices):
-                _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < count),
-                                          lambda i, finite: (i + 1, step(indices(i))), (tf.constant(0), tf.constant(True)))
+            # (the smaller last batch). Either way the optimizers are traced once, after the branch.
+            def step(i):
+                if extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
+                    finite, *gradients = self._batch_gradients(X, y, batches[i])
+                elif xla:  # fixed shapes: a forward and backward pass for each batch size
+                    finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
+                                                 lambda: self._batch_gradients(X, y, extra))
+                else:  # a graph's batch size may vary: one forward and backward pass for both
+                    finite, *gradients = self._batch_gradients(X, y, tf.cond(i < count, lambda: batches[i],
+                                                                             lambda: extra))
+                kept = iter(gradients)
+                self.train_step.apply([None if none else next(kept) for none in self._none])
                 return finite
 
-            # The snapshot: in a graph, copy-on-write keeps these values when the steps update the
-            # variables; an XLA program returns copies (a model's worth of memory, cheap next to its steps).
+            def steps():
+                n = count + tf.cast(with_extra, tf.int32)
+                _, finite = tf.while_loop(lambda i, finite: tf.logical_and(finite, i < n),
+                                          lambda i, finite: (i + 1, step(i)), (tf.constant(0), tf.constant(True)))
+                return tf.logical_and(finite, all_finite(self.state))
+
+            if not in_one_call:
+                return steps()
+            # (reset_metrics[, X_val, y_val, validate]): see `run`. The snapshot comes first: the
+            # program's outputs are copies (the weights and the optimizer's slots: small next to its steps).
+            reset_metrics, *validation = in_one_call
             at_start = [tf.identity(v) for v in self.state]
-            tf.cond(reset_metrics, lambda: self._reset_trackers(), lambda: tf.constant(False))
-            if extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
-                finite = steps(count, lambda i: batches[i])
-            elif xla:  # fixed shapes: the last batch on a path of its own, after the loop
-                finite = steps(count, lambda i: batches[i])
-                finite = tf.cond(tf.logical_and(finite, with_extra), lambda: step(extra), lambda: finite)
-            else:  # a graph's batch size may vary: one forward and backward pass for both
-                finite = steps(count + tf.cast(with_extra, tf.int32),
-                               lambda i: tf.cond(i < count, lambda: batches[i], lambda: extra))
+            tf.cond(reset_metrics, self._reset_trackers, lambda: tf.constant(True))
+            finite = steps()
             results = {t.name: t.result() for t in self.trackers}
-            if validation:  # (X_val, y_val, validate): the same trackers, reset, then on the validation data
+            val_results = {}
+            if validation:  # the same trackers, reset, then on the validation data
                 X_val, y_val, validate = validation
-                evaluated = tf.cond(validate, lambda: self._evaluate(X_val, y_val, validation_batch_size, xla),
-                                    lambda: results)
-                results.update({f"val_{name}": value for name, value in evaluated.items()})
-            return tf.logical_and(finite, all_finite(self.state)), at_start, results
+                val_results = tf.cond(tf.logical_and(validate, finite),
+                                      lambda: self._evaluate(X_val, y_val, validation_batch_size, xla), lambda: results)
+            return finite, at_start, results, val_results
 
         return run_steps
+
+    def _batch_gradients(self, X, y, indices):
+        # One batch's step on one device, its metrics updated: whether its loss is finite, and
+        # its gradients without the None ones (variables the loss does not reach).
+        X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
+        loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
+        update_metrics(self.trackers, loss, y_batch, y_pred)
+        none = [g is None for g in gradients]
+        if self._none not in (None, none):  # traced for another batch size first
+            raise ValueError("The model's loss reaches other weights with one batch size than with another (a full "
+                             "batch, the epoch's smaller last batch, or a size left unknown in a graph): `train` "
+                             "cannot run both in one XLA program. Choose a `batch_size` that divides the number of "
+                             "instances, or pass jit_compile=False.")
+        self._none = none
+        # Sparse gradients made dense: the XLA program's two branches must match, and graphs do
+        # the same so that both update alike.
+        return [tf.math.is_finite(loss), *(tf.convert_to_tensor(g) for g in gradients if g is not None)]
 
     def _reset_trackers(self):
         for tracker in self.trackers:

@@ -15,7 +15,7 @@ import tensorflow as tf
 from helpers.arguments import positive_int
 from helpers.batches import RngLike, _check, as_generator
 from helpers.checkpointing import TrainingCheckpoint
-from helpers.multi_step import StepFunctions, epoch_chunks, one_by_one
+from helpers.multi_step import StepFunctions, Validation, epoch_chunks, one_by_one
 from helpers.non_finite import non_finite_error
 from helpers.progress import print_status_bar
 from helpers.training_inputs import (as_tensor, check_data, check_metrics, check_model, optimizer_groups,
@@ -54,9 +54,9 @@ def train(
     program for long runs: see `jit_compile`) on batches gathered from tensors already in memory
     (`helpers.multi_step`), and the status bar is redrawn between calls. Every call of an epoch has
     the same shapes, so the function that runs them (the smaller last batch and validation
-    included) is compiled at most once per call of `train`, and not at all
-    when `train` is called again on the same model with the same optimizer, loss, metrics and data
-    shapes. Metric names resolve as in `model.compile()`: with integer labels,
+    included) is compiled at most once per call of `train`, and not at all when `train` is called
+    again on the same model with the same optimizer, loss, metrics and data shapes (the validation
+    data's included). Metric names resolve as in `model.compile()`: with integer labels,
     `"accuracy"` is sparse categorical accuracy.
 
     A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite
@@ -85,8 +85,8 @@ def train(
         jit_compile: `True` runs the steps as XLA programs (fastest per step, but compiling takes
             seconds); `False` as TensorFlow graphs (traced in a fraction of that time); `None`:
             XLA on one replica when the call is long enough to repay compiling (`XLA_MIN_STEPS`
-            steps, or `XLA_MIN_WORK` for bigger networks) or this model's XLA function is
-            compiled already, graphs otherwise.
+            steps, or `XLA_MIN_WORK` for bigger networks) or this model's XLA function for these
+            shapes is compiled already, graphs otherwise.
         rng: seed or `numpy.random.Generator` for the shuffling, or `None` to follow the global
             seed (`helpers.setup(seed)`), so that seeded runs repeat exactly.
         verbose: print an epoch header and a status bar.
@@ -186,10 +186,9 @@ def train(
 
         if results is None:  # nothing was left to run in this epoch (a resumed run)
             results = {t.name: t.result() for t in trackers}
+            if validation is not None:
+                results.update({f"val_{n}": v for n, v in steps_functions.evaluate(*validation, xla=xla).items()})
         results = {name: float(value) for name, value in results.items()}
-        if validation is not None and "val_loss" not in results:  # not evaluated in the epoch's last call
-            val_results = steps_functions.evaluate(*validation, xla=xla)
-            results.update({f"val_{name}": float(value) for name, value in val_results.items()})
         for name, value in results.items():
             history.setdefault(name, []).append(value)
         if checkpoint:
@@ -203,25 +202,28 @@ def train(
 
 def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order: np.ndarray, batch_size: int,
                steps_per_execution: int, done: int, error: Callable[[int], Exception], xla: bool,
-               validation: tuple | None) -> Iterator[tuple[int, dict]]:
+               validation: Validation) -> Iterator[tuple[int, dict]]:
     """Run an epoch's steps from step `done` on, one compiled call at a time.
 
-    The first step of an epoch resets the trackers. Yields the steps done so far and the trackers'
-    results after each call, the epoch's last call with the results on `validation` too (if given). A call that meets a non-finite value undoes
-    itself (see `non_finite`); its steps are then redone one per call, and `error(step)` is raised
-    for the first bad one.
+    The epoch's first call resets the trackers. Yields the steps done so far and the trackers'
+    results after each call; the epoch's last call adds the results on `validation` (if given).
+    A call that meets a non-finite value undoes itself (see `non_finite`); its steps are then redone
+    one per call, and `error(step)` is raised for the first bad one.
     """
     steps = -(-len(order) // batch_size)
+
+    def run(batches, count, last_batch, with_last):
+        ends_epoch = done + count + with_last == steps
+        return steps_functions.run(X, y, batches, count, last_batch, with_last, xla=xla, reset_metrics=done == 0,
+                                   validation=validation, validate=validation is not None and ends_epoch)
+
     for chunk in epoch_chunks(order, batch_size, steps_per_execution, skip=done):
-        validate = validation is not None and done + chunk[1] + chunk[3] == steps
-        finite, results = steps_functions.run(X, y, *chunk, xla=xla, reset_metrics=done == 0, validation=validation,
-                                              validate=validate)
+        finite, results = run(*chunk)
         if finite:
             done += chunk[1] + chunk[3]
         else:
             for single in one_by_one(*chunk):
-                finite, results = steps_functions.run(X, y, *single, xla=xla, reset_metrics=done == 0,
-                                                      validation=validation)
+                finite, results = run(*single)
                 if not finite:
                     raise error(done + 1)
                 done += 1
@@ -237,7 +239,7 @@ XLA_MIN_WORK = 5e9
 
 def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_functions: StepFunctions,
              X: tf.Tensor, y: tf.Tensor, batch_size: int, steps_per_execution: int, steps_to_run: int,
-             validation: tuple | None) -> bool:
+             validation: Validation) -> bool:
     """Whether the training steps run as one XLA program per call, as `train`'s `jit_compile` asks.
 
     For `None` on one replica: XLA compiles for about five times as long as a graph traces (on the

@@ -163,7 +163,8 @@ def assert_same_and_finite(reference, other, tolerance):
         np.testing.assert_allclose(value, expected, rtol=tolerance, atol=tolerance / 10, err_msg=name)
 
 
-# Snapshots are read eagerly for the first EAGER_SNAPSHOTS calls, then in a graph: undo from both.
+# Snapshots are read eagerly for the first EAGER_SNAPSHOTS calls, then in a graph (XLA programs
+# without a strategy read their own): undo from both.
 SNAPSHOT_READS = pytest.mark.parametrize("eager_snapshots", [0, 10_000], ids=["graph-snapshots", "eager-snapshots"])
 
 
@@ -187,15 +188,17 @@ def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_th
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 def test_a_non_finite_smaller_last_batch_undoes_its_whole_call(jit_compile):
-    # The epoch's smaller last batch runs in the same graph or XLA call as the full ones; a NaN
-    # there must undo the whole call, and the redo must name the last step of epoch 2.
+    # The epoch's smaller last batch runs in the same graph or XLA call as the full ones (under
+    # XLA, so does validation); a NaN there must undo the whole call, and the redo must name the
+    # last step of epoch 2.
     def run(steps_per_execution):
         model, optimizer = poisoned_model(PoisonAfter), keras.optimizers.Nadam(0.01)
         model.layers[1].after = 19  # 10 steps per epoch (9 of 10 instances, 1 of 5): step 20 is bad
         X = np.random.default_rng(0).normal(size=(95, 3)).astype(np.float32)
+        y = X.sum(axis=1, keepdims=True)
         with pytest.raises(FloatingPointError, match=r"at epoch 2, step 10/10: training stopped"):
-            train(model, X, X.sum(axis=1, keepdims=True), epochs=3, batch_size=10, optimizer=optimizer,
-                  loss_fn=keras.losses.MeanSquaredError(), steps_per_execution=steps_per_execution,
+            train(model, X, y, epochs=3, batch_size=10, optimizer=optimizer, loss_fn=keras.losses.MeanSquaredError(),
+                  validation_data=(X[:20], y[:20]), steps_per_execution=steps_per_execution,
                   jit_compile=jit_compile, rng=0, verbose=False)
         assert int(optimizer.iterations.numpy()) == 19
         return [(v.name, v.numpy()) for v in [*model.variables, *optimizer.variables]]

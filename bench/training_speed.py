@@ -21,6 +21,7 @@ as long right after it, so that the two steady states compare runs timed side by
 
 End-to-end timings and long runs are the median of REPEATS runs (BENCH_REPEATS, 1 by default to keep
 the run short), the methods interleaved so that the noise of a shared machine spreads over all of them.
+Each workload runs in a fresh process, as each notebook has its own kernel.
 `python bench/training_speed.py WORKLOAD ...` runs some workloads only. Results go to bench/results.json, a plot to
 bench/training_speed.png.
 """
@@ -30,7 +31,9 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,16 +296,29 @@ def plot(results: dict) -> None:
     fig.savefig(PLOT, dpi=100, bbox_inches="tight")
 
 
+def bench_in_a_fresh_process(name: str) -> dict:
+    # One process per workload, as each notebook has its own kernel: a process that has trained
+    # many models before traces and runs slower (its heap and function library have grown), which
+    # would charge one workload for the ones measured before it.
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "result.json"
+        subprocess.run([sys.executable, __file__, name], env={**os.environ, "BENCH_ONE_TO": str(out)}, check=True)
+        return json.loads(out.read_text())
+
+
 def main() -> None:
     helpers.setup()
     only = sys.argv[1:] or list(WORKLOADS)
+    if os.environ.get("BENCH_ONE_TO"):  # a child process: one workload, its result to that file
+        Path(os.environ["BENCH_ONE_TO"]).write_text(json.dumps(bench(WORKLOADS[only[0]]())))
+        return
     results = {}
     environment = {"tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
                    "batch_size": BATCH_SIZE, "repeats": REPEATS,
                    "tuned_fit": f"jit_compile=True, steps_per_execution={TUNED_STEPS_PER_EXECUTION}"}
     for name in only:
         print(name, file=sys.stderr, flush=True)
-        results[name] = bench(WORKLOADS[name]())
+        results[name] = bench_in_a_fresh_process(name)
         # after every workload, so that a run cut short still leaves what it measured
         RESULTS.write_text(json.dumps({"environment": environment, "workloads": results}, indent=2) + "\n")
     plot(results)

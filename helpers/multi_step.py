@@ -6,10 +6,12 @@ gathered from tensors already in memory. Each function is traced for one shape o
 gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
 epoch's smaller last batch has another shape. Without a distribution strategy, the epoch's final
 call takes it as one more step: in a graph on the same path (its batch size may vary), in an XLA
-program (fixed shapes) on a path of its own, after the loop. That call also evaluates on the
-validation data, and every call takes its own snapshot for the undo (`non_finite`) and returns the
-metrics' results: on small models, each call more would cost as much as a tenth of an epoch. Under
-a strategy, the last batch (`StepFunctions._last_step`) and validation are calls of their own.
+program (fixed shapes) on a path of its own. An XLA program without a strategy also takes its own
+snapshot for the undo (`non_finite`), resets the metrics in an epoch's first call, evaluates on the
+validation data in its last, and returns the results: on small models each call more would cost a
+tenth of an epoch. Graphs (short runs) keep those as calls of their own, since validation traced
+into the steps' graph takes seconds longer to trace; under a strategy, so does the last batch
+(`StepFunctions._last_step`).
 The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
 optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
 model goes.
@@ -109,10 +111,10 @@ class StepFunctions:
         The trackers are reset first if `reset_metrics` (an epoch's first call), and if `validate`
         (its last), evaluated on `validation` (`(X_val, y_val, batch_size)`) after the steps.
         With `xla`, the steps run as one XLA program: fastest per step, but its first call compiles
-        for seconds; without, as a TensorFlow graph. Without a strategy, all of it (the snapshot
-        for the undo, the resets, the steps, the last batch, validation, the results) is that one
-        call: an epoch that fits in one call costs one call. Under a strategy, the last batch and
-        validation are calls of their own (see `_last_step`).
+        for seconds; without, as a TensorFlow graph. An XLA program without a strategy does all of
+        it (the snapshot for the undo, the resets, the steps, the last batch, validation, the
+        results) in that one call; otherwise the snapshot, the resets, validation and, under a
+        strategy, the last batch (see `_last_step`) are calls of their own.
 
         Returns:
             `(finite, results)`: whether every step's loss and the weights after the call are

@@ -4,8 +4,8 @@ Testing every gradient would cost a sixth of a step, and a branch around each up
 a compiled call of many steps stops at a non-finite loss (a NaN weight makes the next loss NaN) and
 tests the weights once at its end; `train` keeps the values the call started from (a snapshot) and
 puts them back (`restore`) if anything is not finite, then redoes those steps one per call to name
-the bad one. Without a strategy the compiled call reads the snapshot itself, first (one call fewer:
-see `multi_step`); under one, `snapshotter` reads it before the call. The undo stays out of the
+the bad one. An XLA program without a strategy reads the snapshot itself, first (one call fewer:
+see `multi_step`); otherwise `snapshotter` reads it before the call. The undo stays out of the
 compiled program: in it, it would add operations per variable to trace and compile.
 """
 

@@ -53,10 +53,11 @@ def train(
     For speed, `steps_per_execution` steps run in one compiled call (a TensorFlow graph, or an XLA
     program for long runs: see `jit_compile`) on batches gathered from tensors already in memory
     (`helpers.multi_step`), and the status bar is redrawn between calls. Every call of an epoch has
-    the same shapes, so the function that runs them (the smaller last batch and validation
-    included) is compiled at most once per call of `train`, and not at all when `train` is called
-    again on the same model with the same optimizer, loss, metrics and data shapes (the validation
-    data's included). Metric names resolve as in `model.compile()`: with integer labels,
+    the same shapes, so each function (the steps, the smaller last batch's included, and
+    validation, which an XLA program runs itself) is compiled at most once per call of `train`, and
+    not at all when `train` is called again on the same model with the same optimizer, loss,
+    metrics and data shapes (the validation data's included). Metric names resolve as in
+    `model.compile()`: with integer labels,
     `"accuracy"` is sparse categorical accuracy.
 
     A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite

@@ -128,8 +128,12 @@ class StepFunctions:
             restore(self.state, at_start)
         return finite, results
 
+    def results(self) -> dict[str, tf.Tensor]:
+        """The trackers' results: `{"loss": ..., "<metric>": ...}`."""
+        return {t.name: t.result() for t in self.trackers}
+
     def evaluate(self, X: tf.Tensor, y: tf.Tensor, batch_size: int, xla: bool) -> dict[str, tf.Tensor]:
-        """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results."""
+        """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results (`val_...`)."""
         key = ("evaluate", xla, *_spec(X), *_spec(y), batch_size)
         make = lambda: tf.function(lambda X, y: self._evaluate(X, y, batch_size, xla), jit_compile=xla, autograph=False)
         return self._function(key, make)(X, y)
@@ -163,15 +167,15 @@ class StepFunctions:
         finite, at_start, results, val_results = run_steps(*args)
         finite = bool(finite)
         if validate and finite:
-            results.update({f"val_{name}": value for name, value in val_results.items()})
+            results.update(val_results)
         return finite, at_start, results
 
     def _run_in_calls(self, xla, X, y, batches, count, last_batch, with_last, reset_metrics, validation, validate):
         # Graphs, or under a strategy: the snapshot, the steps, validation and the results as calls of
         # their own (in a graph, validation traced into the steps' function would take longer to trace).
         at_start, finite = self._snapshot(), True
-        for tracker in self.trackers if reset_metrics else ():
-            tracker.reset_state()
+        if reset_metrics:
+            self._reset_trackers()
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
         if self.plain:  # the smaller last batch in the same call
             args += [tf.constant(last_batch, tf.int32), tf.constant(with_last)]
@@ -181,9 +185,9 @@ class StepFunctions:
                 finite = bool(self._steps_function(xla, X, y, batches)(*args))
             if finite and with_last:
                 finite = self._last_step(X, y, last_batch)
-        results = {t.name: t.result() for t in self.trackers}
+        results = self.results()
         if validate and finite:
-            results.update({f"val_{name}": value for name, value in self.evaluate(*validation, xla=xla).items()})
+            results.update(self.evaluate(*validation, xla=xla))
         return finite, at_start, results
 
     def _last_step(self, X, y, last_batch):
@@ -268,12 +272,13 @@ class StepFunctions:
             at_start = [tf.identity(v) for v in self.state]
             tf.cond(reset_metrics, self._reset_trackers, lambda: tf.constant(True))
             finite = steps()
-            results = {t.name: t.result() for t in self.trackers}
+            results = self.results()
             val_results = {}
             if validation:  # the same trackers, reset, then on the validation data
                 X_val, y_val, validate = validation
                 val_results = tf.cond(tf.logical_and(validate, finite),
-                                      lambda: self._evaluate(X_val, y_val, validation_batch_size, xla), lambda: results)
+                                      lambda: self._evaluate(X_val, y_val, validation_batch_size, xla),
+                                      lambda: _validation_names(results))
             return finite, at_start, results, val_results
 
         return run_steps
@@ -302,7 +307,7 @@ class StepFunctions:
 
     def _evaluate(self, X, y, batch_size, xla):
         # Traced inside a tf.function: reset the trackers, update them on every instance of
-        # (X, y), `batch_size` at a time (no gradients to keep), and return their results.
+        # (X, y), `batch_size` at a time (no gradients to keep), and return their results (`val_...`).
         def replica_step(X, y, indices):
             X_batch, y_batch, share = self._replica_batch(X, y, indices)
             y_pred = self.model(X_batch, training=False)
@@ -314,8 +319,7 @@ class StepFunctions:
         def evaluate_batch(indices):
             self._gathered_update(*self.strategy.run(replica_step, args=(X, y, indices)))
 
-        for tracker in self.trackers:
-            tracker.reset_state()
+        self._reset_trackers()
         count = X.shape[0]
 
         def body(i):
@@ -332,7 +336,11 @@ class StepFunctions:
                 evaluate_batch(tf.range(count - count % batch_size, count))
         else:  # a graph's batch size may vary: one forward pass to trace, the last batch's included
             tf.while_loop(lambda i: i < -(-count // batch_size), body, (tf.constant(0),))
-        return {t.name: t.result() for t in self.trackers}
+        return _validation_names(self.results())
+
+
+def _validation_names(results: dict) -> dict:
+    return {f"val_{name}": value for name, value in results.items()}
 
 
 def _spec(tensor: tf.Tensor) -> tuple:

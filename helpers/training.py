@@ -186,9 +186,9 @@ def train(
             return history
 
         if results is None:  # nothing was left to run in this epoch (a resumed run)
-            results = {t.name: t.result() for t in trackers}
+            results = steps_functions.results()
             if validation is not None:
-                results.update({f"val_{n}": v for n, v in steps_functions.evaluate(*validation, xla=xla).items()})
+                results.update(steps_functions.evaluate(*validation, xla=xla))
         results = {name: float(value) for name, value in results.items()}
         for name, value in results.items():
             history.setdefault(name, []).append(value)

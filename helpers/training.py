@@ -233,9 +233,10 @@ def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order
 
 XLA_MIN_STEPS = 5_000  # steps in one call from which XLA's compile time pays off even for tiny models, on CPUs
 # Or steps × batch size × trainable parameters: the work from which it pays off. Measured on 2 cores
-# (one run each, Nadam, batch 32, XLA / graph): at 2.7e9 (Fashion MLP, 1 epoch) 4.4 s / 2.5 s; at
-# 6.8e9 (20×100 ELU, 5 epochs) 11.6 s / 12.2 s; with Batch Normalization, 19.1 s / 21.7 s.
-XLA_MIN_WORK = 5e9
+# (Nadam, batch 32, 5,000 Fashion-MNIST images, fresh processes, graph / XLA): 20×100 ELU, 5 epochs
+# (6.8e9), 5.5–7.4 s / 8.2–8.9 s; with Batch Normalization, 12.5–17.6 s / 18.4–19.1 s. XLA's extra
+# compile time is repaid after about 13 epochs (1.8e10) and 10 epochs (1.4e10).
+XLA_MIN_WORK = 1.5e10
 
 
 def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_functions: StepFunctions,

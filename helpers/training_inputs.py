@@ -106,7 +106,7 @@ def _reject_loss_scaling(optimizer: keras.optimizers.Optimizer, name: str) -> ke
 
 
 def check_metrics(metrics: Any) -> list[keras.metrics.Metric | str]:
-    """Metric objects or names (e.g. `"mae"`, `"accuracy"`), with distinct names; names stay names.
+    """Metric objects or names (e.g. `"mae"`, `"accuracy"`), with distinct names not starting `val_`; names stay names.
 
     `resolve_metrics` turns the names into metrics once the targets and outputs are known.
 
@@ -132,6 +132,8 @@ def check_metrics(metrics: Any) -> list[keras.metrics.Metric | str]:
     names = ["loss"] + [m if isinstance(m, str) else m.name for m in checked]
     if len(set(names)) != len(names):
         raise ValueError(f"`metrics` must have distinct names, none of them 'loss'. Received names: {names[1:]}")
+    if any(name.startswith("val_") for name in names):  # the history's validation results have that prefix
+        raise ValueError(f"`metrics` names must not start with 'val_' (the validation results' prefix). Received names: {names[1:]}")
     return checked
 
 

@@ -47,6 +47,7 @@ CASES = [
     ("a metric name is unknown", dict(metrics=["no_such_metric"]), ValueError, r"unknown name 'no_such_metric'"),
     ("two metrics share a name", dict(metrics=["mae", "mae"]), ValueError, r"`metrics` must have distinct names"),
     ("a metric is named 'loss'", dict(metrics=[keras.metrics.Mean(name="loss")]), ValueError, r"none of them 'loss'"),
+    ("a metric's name starts with 'val_'", dict(metrics=[keras.metrics.MeanAbsoluteError(name="val_mae")]), ValueError, r"`metrics` names must not start with 'val_'.*Received names: \['val_mae'\]"),
     ("a metric cannot take the targets", dict(metrics=[keras.metrics.CosineSimilarity(name="cosine", axis=2)]), ValueError, r"`metrics` item 'cosine' \(CosineSimilarity\) must accept \(y, model output\). Received: y of shape \(10, 1\)"),
     ("validation_data is one array", dict(validation_data=np.zeros((3, 3))), ValueError, r"`validation_data` must be a pair \(X_val, y_val\)"),
     ("validation_data lengths differ", dict(validation_data=(np.zeros((3, 3)), np.zeros((2, 1)))), ValueError, r"len\(X\)=3, len\(y\)=2"),

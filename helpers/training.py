@@ -15,6 +15,7 @@ import tensorflow as tf
 from helpers.arguments import positive_int
 from helpers.batches import RngLike, _check, as_generator
 from helpers.checkpointing import TrainingCheckpoint
+from helpers.interrupts import deferred_interrupts
 from helpers.multi_step import StepFunctions, Validation, epoch_chunks, one_by_one
 from helpers.non_finite import non_finite_error
 from helpers.progress import print_status_bar
@@ -63,10 +64,10 @@ def train(
     A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite
     gradient, say), stops training with a `FloatingPointError` naming the epoch and step, and
     leaves every variable (weights, batch-norm statistics, optimizer state) as it was before that
-    step: no NaN is ever kept (`helpers.non_finite`). Ctrl-C stops after the running call and
-    returns the history of the finished epochs. With `checkpoint_dir`, every epoch ends with a
-    checkpoint (and so does an interrupt); calling `train` again with the same folder resumes
-    (`helpers.checkpointing`).
+    step: no NaN is ever kept (`helpers.non_finite`). Ctrl-C stops after the running call and its
+    bookkeeping (`helpers.interrupts`) and returns the history of the finished epochs. With
+    `checkpoint_dir`, every epoch ends with a checkpoint (and so does an interrupt); calling
+    `train` again with the same folder resumes (`helpers.checkpointing`).
 
     Args:
         model: a built `keras.Model` (created in `strategy.scope()` when a strategy is given).
@@ -169,12 +170,15 @@ def train(
         order = rng.permutation(n).astype(np.int32)
         done = first_step if epoch == first_epoch else 0
         results = None
-        try:
-            for done, results in _run_calls(steps_functions, X, y, order, batch_size, steps_per_execution, done,
-                                            lambda step: non_finite_error(epoch, step, steps, checkpoint), xla,
-                                            validation):
-                if verbose and done < steps:
-                    print_status_bar(done, steps, trackers[0], trackers[1:])
+        try:  # Ctrl-C stops between calls, where `done` counts the steps in the weights
+            with deferred_interrupts() as interrupted:
+                for done, results in _run_calls(steps_functions, X, y, order, batch_size, steps_per_execution, done,
+                                                lambda step: non_finite_error(epoch, step, steps, checkpoint), xla,
+                                                validation):
+                    if verbose and done < steps:
+                        print_status_bar(done, steps, trackers[0], trackers[1:])
+                    if interrupted():
+                        raise KeyboardInterrupt
         except KeyboardInterrupt:
             note = "returning the history of the finished epochs."
             if checkpoint:

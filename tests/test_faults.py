@@ -87,6 +87,44 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_the_history_so_far(tmp_path)
     assert len(checkpoints) == 3  # after epoch 1, after epoch 2, and at the interrupt
 
 
+def ctrl_c_after_a_compiled_call(monkeypatch, on_call):
+    # Python runs a signal's handler at its next line: here, right after the call returns, before
+    # the bookkeeping that goes with it (the undo, the step count).
+    from helpers.multi_step import StepFunctions
+
+    calls = []
+    for name in ("_run_in_one_call", "_run_in_calls"):
+        def call_then_ctrl_c(self, *args, original=getattr(StepFunctions, name)):
+            outcome = original(self, *args)
+            calls.append(1)
+            if len(calls) == on_call:
+                os.kill(os.getpid(), signal.SIGINT)
+            return outcome
+
+        monkeypatch.setattr(StepFunctions, name, call_then_ctrl_c)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_ctrl_c_as_a_call_returns_stops_with_the_step_count_of_the_weights(jit_compile, monkeypatch, capsys, tmp_path):
+    ctrl_c_after_a_compiled_call(monkeypatch, on_call=2)
+    X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    model, optimizer = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), keras.optimizers.SGD(0.01)
+    history = train(model, X, X.sum(axis=1, keepdims=True), epochs=2, batch_size=5, optimizer=optimizer,
+                    loss_fn=keras.losses.MeanSquaredError(), steps_per_execution=2, jit_compile=jit_compile,
+                    checkpoint_dir=tmp_path, rng=0, verbose=False)
+    assert history == {}
+    assert int(optimizer.iterations.numpy()) == 4  # two calls of two steps
+    assert "Interrupted at epoch 1, step 4/6" in capsys.readouterr().out
+    assert TrainingCheckpoint(tmp_path, model, [optimizer], []).restore()["step"] == 4
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_ctrl_c_as_a_non_finite_call_returns_still_undoes_it(jit_compile, monkeypatch):
+    ctrl_c_after_a_compiled_call(monkeypatch, on_call=2)  # epoch 2's call: its step 4 is bad
+    train_into_the_poison(poisoned_model(PoisonAfter), keras.optimizers.Nadam(0.01), steps_per_execution=1000,
+                          jit_compile=jit_compile)
+
+
 class PoisonAfter(keras.layers.Layer):
     """Multiplies by NaN once a counter passes `after` training steps."""
 
@@ -168,8 +206,11 @@ def assert_same_and_finite(reference, other, tolerance):
 SNAPSHOT_READS = pytest.mark.parametrize("eager_snapshots", [0, 10_000], ids=["graph-snapshots", "eager-snapshots"])
 
 
+POISONS = pytest.mark.parametrize("poison", [PoisonAfter, PoisonGradientAfter], ids=["nan-loss", "nan-gradient-finite-loss"])
+
+
 @SNAPSHOT_READS
-@pytest.mark.parametrize("poison", [PoisonAfter, PoisonGradientAfter], ids=["nan-loss", "nan-gradient-finite-loss"])
+@POISONS
 def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_that_step(poison, eager_snapshots,
                                                                                        monkeypatch):
     monkeypatch.setattr("helpers.non_finite.EAGER_SNAPSHOTS", eager_snapshots)
@@ -179,7 +220,12 @@ def test_a_non_finite_step_inside_a_long_call_leaves_every_variable_as_before_th
     one_per_call = train_into_the_poison(poisoned_model(poison), keras.optimizers.Nadam(0.01), steps_per_execution=1)
     long_call = train_into_the_poison(poisoned_model(poison), keras.optimizers.Nadam(0.01), steps_per_execution=1000)
     assert_same_and_finite(one_per_call, long_call, tolerance=1e-6)
-    # The same with XLA, compared with itself: on this model XLA's numbers differ from the graph's (as before).
+
+
+@POISONS
+def test_a_non_finite_step_inside_a_long_xla_call_leaves_every_variable_as_before_that_step(poison):
+    # The same with XLA (whose program reads its own snapshot), compared with itself: on this model
+    # XLA's numbers differ from the graph's.
     one_per_xla_call, long_xla_call = (
         train_into_the_poison(poisoned_model(poison), keras.optimizers.Nadam(0.01), steps_per_execution=spe, jit_compile=True)
         for spe in (1, 1000))

@@ -4,10 +4,10 @@ One module per concern: `batches` (mini-batches), `progress` (the status bar), `
 (a numerically stable activation), `training` (the custom training loop: one step in
 `train_step`, many steps per compiled call in `multi_step`, the NaN undo in `non_finite`, argument
 checks in `training_inputs`, checkpoints in `checkpointing` and Ctrl-C in `interrupts`),
-`runtime` (notebook set-up and distribution strategies), `one_cycle` (the 1cycle schedule), `lr_finder` (the learning-rate
-finder), `mc_dropout` (Monte Carlo dropout), `restartable` (one compiled model trained many
-times, each run as if on a new model), `glue` (computed numbers for the website's text) and
-`arguments` (the checks of numeric arguments they share).
+`runtime` (notebook set-up and distribution strategies), `one_cycle` (the 1cycle schedule),
+`lr_finder` (the learning-rate finder), `mc_dropout` (Monte Carlo dropout), `restartable` (one
+compiled model trained many times, each run as if on a new model), `glue` (computed numbers for
+the website's text) and `arguments` (the checks of numeric arguments they share).
 """
 
 from helpers.batches import epoch_batches, random_batch

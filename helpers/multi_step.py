@@ -129,7 +129,7 @@ class StepFunctions:
         return finite, results
 
     def results(self) -> dict[str, tf.Tensor]:
-        """The trackers' results: `{"loss": ..., "<metric>": ...}`."""
+        """The trackers' results: `{"loss": ..., "<metric>": ...}` (see the class's example)."""
         return {t.name: t.result() for t in self.trackers}
 
     def evaluate(self, X: tf.Tensor, y: tf.Tensor, batch_size: int, xla: bool) -> dict[str, tf.Tensor]:
@@ -339,7 +339,7 @@ class StepFunctions:
         return _validation_names(self.results())
 
 
-def _validation_names(results: dict) -> dict:
+def _validation_names(results: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return {f"val_{name}": value for name, value in results.items()}
 
 

@@ -23,6 +23,7 @@ from helpers.training_inputs import (as_tensor, check_data, check_metrics, check
                                      resolve_metrics)
 
 History = dict[str, list[float]]
+RESUME = "call train() again with the same checkpoint_dir to resume."
 
 
 def train(
@@ -64,8 +65,9 @@ def train(
     A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite
     gradient, say), stops training with a `FloatingPointError` naming the epoch and step, and
     leaves every variable (weights, batch-norm statistics, optimizer state) as it was before that
-    step: no NaN is ever kept (`helpers.non_finite`). Ctrl-C stops after the running call and its
-    bookkeeping (`helpers.interrupts`) and returns the history of the finished epochs. With
+    step: no NaN is ever kept (`helpers.non_finite`). Ctrl-C is held back until the running call
+    has returned and its steps are counted (`helpers.interrupts`): training stops there, or after
+    the epoch if that call ended it, and returns the history of the finished epochs. With
     `checkpoint_dir`, every epoch ends with a checkpoint (and so does an interrupt); calling
     `train` again with the same folder resumes (`helpers.checkpointing`).
 
@@ -100,9 +102,9 @@ def train(
 
     Raises:
         ValueError: for a non-positive `epochs`, `batch_size` or `steps_per_execution`, data of
-            mismatched lengths or shapes, an unbuilt model, colliding metric names, a metric that
-            cannot take the targets and outputs, or optimizers that do not cover each trainable
-            variable exactly once.
+            mismatched lengths or shapes, an unbuilt model, colliding metric names (or names
+            starting `val_`), a metric that cannot take the targets and outputs, or optimizers
+            that do not cover each trainable variable exactly once.
         TypeError: for a model, optimizer, loss or metric of the wrong kind.
         FloatingPointError: when a step's loss, or a weight after its update, is not finite.
 
@@ -163,46 +165,53 @@ def train(
     steps = math.ceil(n / batch_size)
     xla = _use_xla(jit_compile, strategy, steps_functions, X, y, batch_size, steps_per_execution,
                    (epochs - first_epoch + 1) * steps - first_step, validation)
-    for epoch in range(first_epoch, epochs + 1):
-        if verbose:
-            print(f"Epoch {epoch}/{epochs}")
-        rng_at_epoch_start = copy.deepcopy(rng.bit_generator.state)
-        order = rng.permutation(n).astype(np.int32)
-        done = first_step if epoch == first_epoch else 0
-        results = None
-        try:  # Ctrl-C stops between calls, where `done` counts the steps in the weights
-            with deferred_interrupts() as interrupted:
-                for done, results in _run_calls(steps_functions, X, y, order, batch_size, steps_per_execution, done,
-                                                lambda step: non_finite_error(epoch, step, steps, checkpoint), xla,
-                                                validation):
-                    if verbose and done < steps:
-                        print_status_bar(done, steps, trackers[0], trackers[1:])
-                    if interrupted():
-                        raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            note = "returning the history of the finished epochs."
-            if checkpoint:
-                at_start = np.random.default_rng()
-                at_start.bit_generator.state = rng_at_epoch_start
-                path = checkpoint.save(epoch=epoch - 1, step=done, rng=at_start, history=history)
-                note = f"saved {path}; call train() again with the same checkpoint_dir to resume."
-            print(f"\nInterrupted at epoch {epoch}, step {done}/{steps}: {note}")
-            return history
+    with deferred_interrupts() as interrupted:  # Ctrl-C stops where the step count matches the weights
+        for epoch in range(first_epoch, epochs + 1):
+            if verbose:
+                print(f"Epoch {epoch}/{epochs}")
+            rng_at_epoch_start = copy.deepcopy(rng.bit_generator.state)
+            order = rng.permutation(n).astype(np.int32)
+            done = first_step if epoch == first_epoch else 0
+            results = None
+            for done, results in _run_calls(steps_functions, X, y, order, batch_size, steps_per_execution, done,
+                                            lambda step: non_finite_error(epoch, step, steps, checkpoint), xla,
+                                            validation):
+                if verbose and done < steps:
+                    print_status_bar(done, steps, trackers[0], trackers[1:])
+                if interrupted() and done < steps:
+                    _stop_mid_epoch(checkpoint, epoch, done, steps, rng_at_epoch_start, history)
+                    return history
 
-        if results is None:  # nothing was left to run in this epoch (a resumed run)
-            results = steps_functions.results()
-            if validation is not None:
-                results.update(steps_functions.evaluate(*validation, xla=xla))
-        results = {name: float(value) for name, value in results.items()}
-        for name, value in results.items():
-            history.setdefault(name, []).append(value)
-        if checkpoint:
-            checkpoint.save(epoch=epoch, step=0, rng=rng, history=history)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, dict(results))
-        if verbose:
-            print_status_bar(steps, steps, results.pop("loss"), results)
+            if results is None:  # nothing was left to run in this epoch (a resumed run)
+                results = steps_functions.results()
+                if validation is not None:
+                    results.update(steps_functions.evaluate(*validation, xla=xla))
+            results = {name: float(value) for name, value in results.items()}
+            for name, value in results.items():
+                history.setdefault(name, []).append(value)
+            if checkpoint:
+                checkpoint.save(epoch=epoch, step=0, rng=rng, history=history)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, dict(results))
+            if verbose:
+                print_status_bar(steps, steps, results.pop("loss"), results)
+            if interrupted() and epoch < epochs:
+                print(f"\nInterrupted after epoch {epoch}: " + (f"saved {checkpoint.latest}; {RESUME}" if checkpoint else
+                                                                "returning the history."))
+                return history
     return history
+
+
+def _stop_mid_epoch(checkpoint: TrainingCheckpoint | None, epoch: int, done: int, steps: int,
+                    rng_at_epoch_start: dict, history: History) -> None:
+    """Ctrl-C after `done` steps of `epoch`: checkpoint that point (if checkpointing) and say so."""
+    note = "returning the history of the finished epochs."
+    if checkpoint:
+        at_start = np.random.default_rng()
+        at_start.bit_generator.state = rng_at_epoch_start
+        path = checkpoint.save(epoch=epoch - 1, step=done, rng=at_start, history=history)
+        note = f"saved {path}; {RESUME}"
+    print(f"\nInterrupted at epoch {epoch}, step {done}/{steps}: {note}")
 
 
 def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order: np.ndarray, batch_size: int,
@@ -239,7 +248,9 @@ XLA_MIN_STEPS = 5_000  # steps in one call from which XLA's compile time pays of
 # Or steps × batch size × trainable parameters: the work from which it pays off. Measured on 2 cores
 # (Nadam, batch 32, 5,000 Fashion-MNIST images, fresh processes, graph / XLA): 20×100 ELU, 5 epochs
 # (6.8e9), 5.5–7.4 s / 8.2–8.9 s; with Batch Normalization, 12.5–17.6 s / 18.4–19.1 s. XLA's extra
-# compile time is repaid after about 13 epochs (1.8e10) and 10 epochs (1.4e10).
+# compile time is repaid after about 13 epochs (1.8e10) and 10 epochs (1.4e10), from the two runs'
+# per-epoch times (graph 0.45–0.57 s, XLA 0.22–0.27 s; with BN 1.0–1.3 s and 0.25–0.35 s): the
+# threshold sits between the two.
 XLA_MIN_WORK = 1.5e10
 
 

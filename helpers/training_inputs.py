@@ -133,7 +133,8 @@ def check_metrics(metrics: Any) -> list[keras.metrics.Metric | str]:
     if len(set(names)) != len(names):
         raise ValueError(f"`metrics` must have distinct names, none of them 'loss'. Received names: {names[1:]}")
     if any(name.startswith("val_") for name in names):  # the history's validation results have that prefix
-        raise ValueError(f"`metrics` names must not start with 'val_' (the validation results' prefix). Received names: {names[1:]}")
+        raise ValueError("`metrics` names must not start with 'val_' (the validation results' prefix): rename it, "
+                         f"e.g. name='mae'. Received names: {names[1:]}")
     return checked
 
 

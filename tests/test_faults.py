@@ -89,40 +89,69 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_the_history_so_far(tmp_path)
 
 def ctrl_c_after_a_compiled_call(monkeypatch, on_call):
     # Python runs a signal's handler at its next line: here, right after the call returns, before
-    # the bookkeeping that goes with it (the undo, the step count).
+    # the bookkeeping that goes with it (the undo, the step count). Returns the calls made so far.
     from helpers.multi_step import StepFunctions
 
     calls = []
     for name in ("_run_in_one_call", "_run_in_calls"):
         def call_then_ctrl_c(self, *args, original=getattr(StepFunctions, name)):
             outcome = original(self, *args)
-            calls.append(1)
+            calls.append(name)
             if len(calls) == on_call:
-                os.kill(os.getpid(), signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
             return outcome
 
         monkeypatch.setattr(StepFunctions, name, call_then_ctrl_c)
+    return calls
+
+
+def small_regression(n=30):
+    X = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+    return X, X.sum(axis=1, keepdims=True)
 
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
-def test_ctrl_c_as_a_call_returns_stops_with_the_step_count_of_the_weights(jit_compile, monkeypatch, capsys, tmp_path):
-    ctrl_c_after_a_compiled_call(monkeypatch, on_call=2)
-    X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+def test_ctrl_c_as_a_call_returns_mid_epoch_stops_with_the_step_count_of_the_weights(jit_compile, monkeypatch, capsys,
+                                                                                    tmp_path):
+    calls = ctrl_c_after_a_compiled_call(monkeypatch, on_call=2)
     model, optimizer = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), keras.optimizers.SGD(0.01)
-    history = train(model, X, X.sum(axis=1, keepdims=True), epochs=2, batch_size=5, optimizer=optimizer,
+    history = train(model, *small_regression(), epochs=2, batch_size=5, optimizer=optimizer,
                     loss_fn=keras.losses.MeanSquaredError(), steps_per_execution=2, jit_compile=jit_compile,
                     checkpoint_dir=tmp_path, rng=0, verbose=False)
-    assert history == {}
+    assert len(calls) == 2 and history == {}
     assert int(optimizer.iterations.numpy()) == 4  # two calls of two steps
     assert "Interrupted at epoch 1, step 4/6" in capsys.readouterr().out
     assert TrainingCheckpoint(tmp_path, model, [optimizer], []).restore()["step"] == 4
 
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_ctrl_c_in_an_epochs_last_call_finishes_that_epoch_and_resumes_as_if_never_stopped(jit_compile, monkeypatch,
+                                                                                         capsys, tmp_path):
+    # One call per epoch (validation included): the epoch is done when the call returns.
+    def run(epochs, checkpoint_dir):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        return train(model, *small_regression(), epochs=epochs, batch_size=5, optimizer=keras.optimizers.SGD(0.01),
+                     loss_fn=keras.losses.MeanSquaredError(), metrics=["mae"], validation_data=small_regression(10),
+                     jit_compile=jit_compile, checkpoint_dir=checkpoint_dir, rng=0, verbose=False)
+
+    expected = run(3, tmp_path / "uninterrupted")
+    calls = ctrl_c_after_a_compiled_call(monkeypatch, on_call=1)
+    stopped = run(3, tmp_path / "interrupted")
+    assert len(calls) == 1 and list(map(len, stopped.values())) == [1, 1, 1, 1]
+    assert f"Interrupted after epoch 1: saved {tmp_path / 'interrupted' / 'ckpt-1'}" in capsys.readouterr().out
+    resumed = run(3, tmp_path / "interrupted")
+    assert sorted(resumed) == sorted(expected)
+    for name, values in expected.items():
+        np.testing.assert_allclose(resumed[name], values, rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 def test_ctrl_c_as_a_non_finite_call_returns_still_undoes_it(jit_compile, monkeypatch):
-    ctrl_c_after_a_compiled_call(monkeypatch, on_call=2)  # epoch 2's call: its step 4 is bad
+    calls = ctrl_c_after_a_compiled_call(monkeypatch, on_call=2)  # epoch 2's call: its step 4 is bad
     train_into_the_poison(poisoned_model(PoisonAfter), keras.optimizers.Nadam(0.01), steps_per_execution=1000,
                           jit_compile=jit_compile)
+    assert len(calls) > 2  # the press came, then the redo one step per call
 
 
 class PoisonAfter(keras.layers.Layer):

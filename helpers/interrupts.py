@@ -14,16 +14,20 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-NOTICE = "\nCtrl-C: stopping once the running call's steps are counted (it cannot be cut short).\n"
+NOTICE = ("\nCtrl-C: stopping at the next safe point (after the running compiled call, which cannot be cut "
+          "short, or at the end of the epoch). Press it twice more to stop at once.\n")
+FORCE_AFTER = 3  # presses: the last one raises KeyboardInterrupt at once
 
 
 @contextmanager
 def deferred_interrupts() -> Iterator[Callable[[], bool]]:
     """Hold Ctrl-C (SIGINT) back in the block, which asks the yielded `pending()` where it can stop.
 
-    A press writes one line to stderr (so that the wait does not look like a hang) and makes
-    `pending()` True; further presses change nothing. The block decides where to stop: a press
-    it has not acted on when it ends is dropped. The previous handler is back after the block.
+    A press makes `pending()` True and writes one line to stderr, as soon as Python runs again
+    (at once while Python traces; after a compiled call, which Python cannot enter), so that the
+    wait does not look like a hang. The block decides where to stop: a press it has not acted on
+    when it ends is dropped. The `FORCE_AFTER`-th press raises `KeyboardInterrupt` at once, a way
+    out of a long wait that may stop the block anywhere. The previous handler is back after it.
     Where no Python handler can be set (outside the main thread, or where SIGINT is ignored or
     not handled by Python), Ctrl-C is not held back and `pending()` stays False.
 
@@ -43,9 +47,14 @@ def deferred_interrupts() -> Iterator[Callable[[], bool]]:
     pressed = []
 
     def hold(signum, frame):
-        if not pressed:
-            sys.stderr.write(NOTICE)
         pressed.append(signum)
+        if len(pressed) >= FORCE_AFTER:
+            raise KeyboardInterrupt
+        if len(pressed) == 1:
+            try:  # an error raised here would surface at any line of the block
+                sys.stderr.write(NOTICE)
+            except Exception:
+                pass
 
     signal.signal(signal.SIGINT, hold)
     try:

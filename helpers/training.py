@@ -66,8 +66,10 @@ def train(
     gradient, say), stops training with a `FloatingPointError` naming the epoch and step, and
     leaves every variable (weights, batch-norm statistics, optimizer state) as it was before that
     step: no NaN is ever kept (`helpers.non_finite`). Ctrl-C is held back until the running call
-    has returned and its steps are counted (`helpers.interrupts`): training stops there, or after
-    the epoch if that call ended it, and returns the history of the finished epochs. With
+    has returned and its steps are counted (`helpers.interrupts`): training stops there, or at the
+    end of the epoch if that call ended it (or if Ctrl-C came during the end-of-epoch checkpoint
+    or `on_epoch_end`), and returns the history of the finished epochs (a third Ctrl-C raises
+    `KeyboardInterrupt` at once, leaving the newest checkpoint intact). With
     `checkpoint_dir`, every epoch ends with a checkpoint (and so does an interrupt); calling
     `train` again with the same folder resumes (`helpers.checkpointing`).
 
@@ -169,7 +171,7 @@ def train(
         for epoch in range(first_epoch, epochs + 1):
             if verbose:
                 print(f"Epoch {epoch}/{epochs}")
-            rng_at_epoch_start = copy.deepcopy(rng.bit_generator.state)
+            rng_at_epoch_start = copy.deepcopy(rng)  # any bit generator
             order = rng.permutation(n).astype(np.int32)
             done = first_step if epoch == first_epoch else 0
             results = None
@@ -196,20 +198,18 @@ def train(
             if verbose:
                 print_status_bar(steps, steps, results.pop("loss"), results)
             if interrupted() and epoch < epochs:
-                print(f"\nInterrupted after epoch {epoch}: " + (f"saved {checkpoint.latest}; {RESUME}" if checkpoint else
-                                                                "returning the history."))
+                print(f"Interrupted after epoch {epoch}: " + (f"saved {checkpoint.latest}; {RESUME}" if checkpoint else
+                                                              "returning the history."))
                 return history
     return history
 
 
 def _stop_mid_epoch(checkpoint: TrainingCheckpoint | None, epoch: int, done: int, steps: int,
-                    rng_at_epoch_start: dict, history: History) -> None:
+                    rng_at_epoch_start: np.random.Generator, history: History) -> None:
     """Ctrl-C after `done` steps of `epoch`: checkpoint that point (if checkpointing) and say so."""
     note = "returning the history of the finished epochs."
     if checkpoint:
-        at_start = np.random.default_rng()
-        at_start.bit_generator.state = rng_at_epoch_start
-        path = checkpoint.save(epoch=epoch - 1, step=done, rng=at_start, history=history)
+        path = checkpoint.save(epoch=epoch - 1, step=done, rng=rng_at_epoch_start, history=history)
         note = f"saved {path}; {RESUME}"
     print(f"\nInterrupted at epoch {epoch}, step {done}/{steps}: {note}")
 

@@ -1,6 +1,5 @@
 """Training survives faults: a killed process resumes exactly, Ctrl-C stops cleanly, NaN never lands."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -111,39 +110,38 @@ def small_regression(n=30):
 
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
-def test_ctrl_c_as_a_call_returns_mid_epoch_stops_with_the_step_count_of_the_weights(jit_compile, monkeypatch, capsys,
-                                                                                    tmp_path):
-    calls = ctrl_c_after_a_compiled_call(monkeypatch, on_call=2)
-    model, optimizer = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), keras.optimizers.SGD(0.01)
-    history = train(model, *small_regression(), epochs=2, batch_size=5, optimizer=optimizer,
-                    loss_fn=keras.losses.MeanSquaredError(), steps_per_execution=2, jit_compile=jit_compile,
-                    checkpoint_dir=tmp_path, rng=0, verbose=False)
-    assert len(calls) == 2 and history == {}
-    assert int(optimizer.iterations.numpy()) == 4  # two calls of two steps
-    assert "Interrupted at epoch 1, step 4/6" in capsys.readouterr().out
-    assert TrainingCheckpoint(tmp_path, model, [optimizer], []).restore()["step"] == 4
-
-
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
-def test_ctrl_c_in_an_epochs_last_call_finishes_that_epoch_and_resumes_as_if_never_stopped(jit_compile, monkeypatch,
-                                                                                         capsys, tmp_path):
-    # One call per epoch (validation included): the epoch is done when the call returns.
-    def run(epochs, checkpoint_dir):
+@pytest.mark.parametrize("where, steps_per_execution, message", [
+    ("mid-epoch call", 2, "Interrupted at epoch 2, step 4/6: saved"),  # 3 calls per epoch: the 5th
+    ("an epoch's last call", 1024, "Interrupted after epoch 1: saved"),  # 1 call per epoch, validation in it
+    ("on_epoch_end", 1024, "Interrupted after epoch 1: saved"),
+])
+def test_ctrl_c_stops_where_a_resumed_run_goes_on_as_if_never_stopped(where, steps_per_execution, message, jit_compile,
+                                                                      monkeypatch, capsys, tmp_path):
+    def run(checkpoint_dir, on_epoch_end=None):
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-        return train(model, *small_regression(), epochs=epochs, batch_size=5, optimizer=keras.optimizers.SGD(0.01),
-                     loss_fn=keras.losses.MeanSquaredError(), metrics=["mae"], validation_data=small_regression(10),
-                     jit_compile=jit_compile, checkpoint_dir=checkpoint_dir, rng=0, verbose=False)
+        history = train(model, *small_regression(), epochs=3, batch_size=5, optimizer=keras.optimizers.Nadam(0.01),
+                        loss_fn=keras.losses.MeanSquaredError(), metrics=["mae"], validation_data=small_regression(10),
+                        steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+                        checkpoint_dir=checkpoint_dir, on_epoch_end=on_epoch_end, rng=0, verbose=False)
+        return history, [w.numpy() for w in model.weights]
 
-    expected = run(3, tmp_path / "uninterrupted")
-    calls = ctrl_c_after_a_compiled_call(monkeypatch, on_call=1)
-    stopped = run(3, tmp_path / "interrupted")
-    assert len(calls) == 1 and list(map(len, stopped.values())) == [1, 1, 1, 1]
-    assert f"Interrupted after epoch 1: saved {tmp_path / 'interrupted' / 'ckpt-1'}" in capsys.readouterr().out
-    resumed = run(3, tmp_path / "interrupted")
-    assert sorted(resumed) == sorted(expected)
+    expected, expected_weights = run(tmp_path / "uninterrupted")
+    if where == "on_epoch_end":
+        stopped, _ = run(tmp_path / "interrupted", lambda epoch, _: signal.raise_signal(signal.SIGINT))
+    else:
+        calls = ctrl_c_after_a_compiled_call(monkeypatch, on_call=5 if where == "mid-epoch call" else 1)
+        stopped, _ = run(tmp_path / "interrupted")
+        assert len(calls) >= 1
+        monkeypatch.undo()
+    assert message in capsys.readouterr().out
+    assert list(map(len, stopped.values())) == [1, 1, 1, 1]  # epoch 1 only
+    resumed, weights = run(tmp_path / "interrupted")
+    assert list(resumed) == list(expected)
     for name, values in expected.items():
         np.testing.assert_allclose(resumed[name], values, rtol=1e-6, err_msg=name)
+    for w, expected_w in zip(weights, expected_weights, strict=True):
+        np.testing.assert_allclose(w, expected_w, rtol=1e-6)
 
 
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])

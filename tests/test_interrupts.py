@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from helpers.interrupts import NOTICE, deferred_interrupts
+from helpers.interrupts import FORCE_AFTER, NOTICE, deferred_interrupts
 
 
 def ctrl_c():
@@ -16,14 +16,36 @@ def test_a_ctrl_c_is_held_back_seen_as_pending_and_announced_on_stderr(capsys):
     before = signal.getsignal(signal.SIGINT)
     with deferred_interrupts() as pending:
         assert not pending()
-        ctrl_c()
-        assert pending()
-        ctrl_c()  # a second press is held back too
-        assert pending()
+        for _ in range(FORCE_AFTER - 1):
+            ctrl_c()
+            assert pending()
     assert capsys.readouterr().err == NOTICE  # once
     assert signal.getsignal(signal.SIGINT) is before
     with pytest.raises(KeyboardInterrupt):  # the usual handler is back
         ctrl_c()
+
+
+def test_the_last_press_allowed_raises_at_once_and_restores_the_handler():
+    before = signal.getsignal(signal.SIGINT)
+    held = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            for press in range(1, FORCE_AFTER + 1):
+                ctrl_c()
+                held.append(press)
+    assert held == list(range(1, FORCE_AFTER))
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_notice_that_cannot_be_written_still_counts_the_press(monkeypatch):
+    class Closed:
+        def write(self, text):
+            raise ValueError("I/O operation on closed file")
+
+    monkeypatch.setattr("sys.stderr", Closed())
+    with deferred_interrupts() as pending:
+        ctrl_c()
+        assert pending()
 
 
 def test_a_block_without_ctrl_c_leaves_nothing_pending_and_restores_the_handler():

@@ -172,8 +172,7 @@ class PoisonAfter(keras.layers.Layer):
 
 def test_a_non_finite_loss_stops_with_the_epoch_and_step_and_writes_no_nan(tmp_path):
     keras.utils.set_random_seed(0)
-    X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
-    y = X.sum(axis=1, keepdims=True)
+    X, y = small_regression(100)
     model = keras.Sequential([keras.Input((3,)), PoisonAfter(after=13), keras.layers.Dense(1)])  # 10 steps per epoch
     arguments = dict(batch_size=10, optimizer=keras.optimizers.SGD(0.01), loss_fn=keras.losses.MeanSquaredError(),
                      checkpoint_dir=tmp_path, steps_per_execution=3, rng=0, verbose=False)
@@ -213,8 +212,7 @@ def poisoned_model(poison, batch_norm=True):
 
 
 def train_into_the_poison(model, optimizer, **arguments):
-    X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
-    y = X.sum(axis=1, keepdims=True)
+    X, y = small_regression(100)
     with pytest.raises(FloatingPointError, match=r"at epoch 2, step 4/10: training stopped with the model as it was"):
         train(model, X, y, epochs=3, batch_size=10, optimizer=optimizer, loss_fn=keras.losses.MeanSquaredError(),
               rng=0, verbose=False, **arguments)
@@ -267,8 +265,7 @@ def test_a_non_finite_smaller_last_batch_undoes_its_whole_call(jit_compile):
     def run(steps_per_execution):
         model, optimizer = poisoned_model(PoisonAfter), keras.optimizers.Nadam(0.01)
         model.layers[1].after = 19  # 10 steps per epoch (9 of 10 instances, 1 of 5): step 20 is bad
-        X = np.random.default_rng(0).normal(size=(95, 3)).astype(np.float32)
-        y = X.sum(axis=1, keepdims=True)
+        X, y = small_regression(95)
         with pytest.raises(FloatingPointError, match=r"at epoch 2, step 10/10: training stopped"):
             train(model, X, y, epochs=3, batch_size=10, optimizer=optimizer, loss_fn=keras.losses.MeanSquaredError(),
                   validation_data=(X[:20], y[:20]), steps_per_execution=steps_per_execution,
@@ -318,8 +315,7 @@ def test_a_non_finite_step_is_undone_on_every_replica_of_a_mirrored_strategy(mir
 
 def test_resuming_a_finished_run_returns_its_history_without_training(tmp_path):
     keras.utils.set_random_seed(0)
-    X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
-    y = X.sum(axis=1, keepdims=True)
+    X, y = small_regression(50)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     arguments = dict(batch_size=10, optimizer=keras.optimizers.SGD(0.01), loss_fn=keras.losses.MeanSquaredError(),
                      checkpoint_dir=tmp_path, rng=0, verbose=False)

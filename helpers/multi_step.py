@@ -101,7 +101,8 @@ class StepFunctions:
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
         self._snapshot = snapshotter(self.state)  # an XLA program without a strategy takes its own
         self._none: list[bool] | None = None  # which gradients are None, known once traced
-        self._functions: dict[tuple, Callable] = {}
+        self._functions: dict[tuple, Callable] = {}  # the tf.functions
+        self._concrete: dict[tuple, Callable] = {}   # their one trace each
 
     def run(self, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, count: int, last_batch: np.ndarray,
             with_last: bool, xla: bool, reset_metrics: bool = False, validation: Validation = None,
@@ -136,7 +137,7 @@ class StepFunctions:
         """Reset the trackers, evaluate on all of `(X, y)` in one call, and return their results (`val_...`)."""
         key = ("evaluate", xla, *_spec(X), *_spec(y), batch_size)
         make = lambda: tf.function(lambda X, y: self._evaluate(X, y, batch_size, xla), jit_compile=xla, autograph=False)
-        return self._function(key, make)(X, y)
+        return self._call(key, make, X, y)
 
     def compiled(self, xla: bool, X: tf.Tensor, y: tf.Tensor, batches: np.ndarray, last_batch: np.ndarray,
                  validation: Validation = None) -> bool:
@@ -154,17 +155,17 @@ class StepFunctions:
                 key += (*_spec(X_val), *_spec(y_val), size)
         return key
 
-    def _steps_function(self, xla, X, y, batches, extra=None, validation=None):
+    def _run_steps(self, xla, X, y, batches, extra, validation, *args):
+        # Calls the training function for these shapes with `args`, tracing it on the first call.
         make = lambda: self._make_run_steps(xla, validation[2] if xla and validation else None)
-        return self._function(self._train_key(xla, X, y, batches, extra, validation), make)
+        return self._call(self._train_key(xla, X, y, batches, extra, validation), make, *args)
 
     def _run_in_one_call(self, xla, X, y, batches, count, extra, with_extra, reset_metrics, validation, validate):
         # An XLA program without a strategy: returns (finite, the snapshot, the results, the
         # validation ones included if `validate`). Calls cost more than a tenth of a small model's epoch.
-        run_steps = self._steps_function(xla, X, y, batches, extra, validation)
         args = [X, y, *(tf.constant(a, tf.int32) for a in (batches, count, extra)), tf.constant(with_extra),
                 tf.constant(reset_metrics), *([*validation[:2], tf.constant(validate)] if validation else [])]
-        finite, at_start, results, val_results = run_steps(*args)
+        finite, at_start, results, val_results = self._run_steps(xla, X, y, batches, extra, validation, *args)
         finite = bool(finite)
         if validate and finite:
             results.update(val_results)
@@ -179,10 +180,10 @@ class StepFunctions:
         args = [X, y, tf.constant(batches, tf.int32), tf.constant(count, tf.int32)]
         if self.plain:  # the smaller last batch in the same call
             args += [tf.constant(last_batch, tf.int32), tf.constant(with_last)]
-            finite = bool(self._steps_function(xla, X, y, batches, last_batch)(*args))
+            finite = bool(self._run_steps(xla, X, y, batches, last_batch, None, *args))
         else:
             if count:
-                finite = bool(self._steps_function(xla, X, y, batches)(*args))
+                finite = bool(self._run_steps(xla, X, y, batches, None, None, *args))
             if finite and with_last:
                 finite = self._last_step(X, y, last_batch)
         results = self.results()
@@ -196,11 +197,14 @@ class StepFunctions:
         indices = tf.constant(last_batch, tf.int32)
         return bool(tf.logical_and(self._global_step(X, y, indices), all_finite(self.state)))
 
-    def _function(self, key: tuple, make: Callable[[], Callable]) -> Callable:
-        # One tf.function per kind and shape, each traced once: no retracing, ever.
+    def _call(self, key: tuple, make: Callable[[], Callable], *args: tf.Tensor) -> Any:
+        # One tf.function per kind and shape, traced once for `args` (no retracing, ever), then
+        # called as that concrete function: a tf.function's call would look up its trace again on
+        # every call, which costs as much as a tenth of a small model's epoch.
         if key not in self._functions:
             self._functions[key] = make()
-        return self._functions[key]
+            self._concrete[key] = self._functions[key].get_concrete_function(*args)
+        return self._concrete[key](*args)
 
     def _replica_batch(self, X, y, indices):
         # Each replica takes its slice of the global batch (slices may differ by one).

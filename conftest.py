@@ -1,9 +1,9 @@
 """Repository-wide pytest set-up: the CPU cap, and how nbval compares notebook outputs.
 
 * The CPU's instruction set is capped before TensorFlow loads (AVX2, or COURSE_CPU_ISA), as the
-  execute command does, so that every x86-64 CPU runs the same kernels (scripts/pinned_platform.py).
-* A notebook executed on this very platform (its metadata `executed_on`: CPU architecture and
-  cap, OS, device, versions) is compared exactly. Elsewhere each cell that states a tolerance
+  execute command does, so that every x86-64 CPU runs the same instruction set (scripts/pinned_platform.py).
+* A notebook executed on this very platform (its metadata `executed_on`: CPU architecture, model
+  and cap, OS, device, versions) is compared exactly. Elsewhere each cell that states a tolerance
   (metadata `tolerance`) is compared within it, and every other cell still exactly
   (scripts/output_tolerance.py). The header of the run says which notebooks are compared how.
 * TensorFlow's stderr depends on the machine: what a notebook teaches is in its stdout and its

@@ -9,6 +9,11 @@ years has, so all of them run the same kernels. The rest of TensorFlow (Eigen) i
 one instruction set in the wheel already. The cap belongs to these commands only: readers keep
 their CPU's full speed.
 
+The cap does not pin everything: under the same AVX2 cap, an Intel Xeon (with AVX-512) gave other
+last digits than the AMD EPYC the outputs were made on, in 50 cells of 10 notebooks (measured
+2026-12-07), since the libraries also size their blocks and threads by the CPU's caches and cores.
+So the record names the CPU model and the number of CPUs too.
+
 The execute command records the platform in each notebook's metadata (`executed_on`); the tests
 compare a notebook's outputs exactly when they run on that platform, and within each cell's
 stated tolerance when they do not (another cap, CPU architecture, OS, versions or a GPU).
@@ -99,17 +104,33 @@ def xla_takes_a_cap() -> bool:
         return data.find(b"xla_cpu_max_isa") >= 0
 
 
+def cpu_model() -> str:
+    """The CPU's model name and how many CPUs this process may use, e.g. "AMD EPYC 7B13, 2 CPUs"."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    except OSError:
+        pass
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{name}, {count} CPUs"
+
+
 def platform_record(isa: str, device: str = "CPU") -> dict[str, str]:
-    """What decides the digits of an output: CPU architecture and cap, OS, device, versions."""
-    record = {"machine": platform.machine(), "isa": isa, "system": platform.system(), "device": device,
-              "python": "%d.%d" % sys.version_info[:2]}
+    """What decides the digits of an output: CPU architecture, model and cap, OS, device, versions."""
+    record = {"machine": platform.machine(), "cpu": cpu_model(), "isa": isa, "system": platform.system(),
+              "device": device, "python": "%d.%d" % sys.version_info[:2]}
     record.update({name: _version(name) for name in VERSIONED})
     return record
 
 
 def differences(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
-    """How `current` differs from the platform a notebook was executed on, e.g. ["isa AVX, not AVX2"]."""
-    return [f"{key} {current.get(key)}, not {value}" for key, value in recorded.items() if current.get(key) != value]
+    """How `current` differs from the platform a notebook was executed on, e.g. ["isa AVX, not AVX2"].
+
+    A key the record lacks (an older record, made before the CPU model was recorded) is a difference too.
+    """
+    changed = [f"{key} {current.get(key)}, not {value}" for key, value in recorded.items() if current.get(key) != value]
+    return changed + [f"{key} not recorded" for key in current if key not in recorded]
 
 
 def _version(name: str) -> str:

@@ -75,6 +75,21 @@ def test_differences_name_each_thing_that_changed():
     assert pinned_platform.differences(recorded, other) == ["isa AVX, not AVX2", f"tensorflow 2.16.2, not {recorded['tensorflow']}"]
 
 
+def test_a_record_without_the_cpu_model_is_another_platform():
+    # Records made before the CPU model was recorded must not count as this platform: an Intel
+    # and an AMD CPU under the same cap gave other digits.
+    current = pinned_platform.platform_record("AVX2")
+    older = {key: value for key, value in current.items() if key != "cpu"}
+    assert pinned_platform.differences(older, current) == ["cpu not recorded"]
+
+
+def test_the_cpu_model_names_the_processor_and_the_cpus_it_may_use(monkeypatch):
+    monkeypatch.setattr(pinned_platform.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    model = pinned_platform.cpu_model()
+    assert model.endswith(", 3 CPUs") and len(model) > len(", 3 CPUs")
+    assert pinned_platform.platform_record("AVX2")["cpu"] == model
+
+
 def test_supported_caps_are_read_from_the_cpu_flags_widest_first(monkeypatch):
     monkeypatch.setattr(pinned_platform, "cpu_flags", lambda: {"fpu", "sse4_2", "avx", "avx2", "avx512f"})
     assert pinned_platform.supported_caps() == ["AVX512", "AVX2", "AVX", "SSE4"]

@@ -55,13 +55,18 @@ CAPS = {
 VERSIONED = ("tensorflow", "keras", "numpy")
 
 
-def cpu_flags() -> set[str]:
-    """The instruction-set flags of this CPU as Linux lists them (empty elsewhere)."""
+def _cpuinfo(field: str) -> str | None:
+    """The first value of `field` in Linux's /proc/cpuinfo, or None (no such field, or not Linux)."""
     try:
         with open("/proc/cpuinfo") as info:
-            return next((set(line.split(":", 1)[1].split()) for line in info if line.startswith("flags")), set())
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith(field)), None)
     except OSError:
-        return set()
+        return None
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags of this CPU as Linux lists them (empty elsewhere)."""
+    return set((_cpuinfo("flags") or "").split())
 
 
 def supported_caps() -> list[str]:
@@ -105,13 +110,8 @@ def xla_takes_a_cap() -> bool:
 
 
 def cpu_model() -> str:
-    """The CPU's model name and how many CPUs this process may use, e.g. "AMD EPYC 7B13, 2 CPUs"."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
-    except OSError:
-        pass
+    """The CPU's model name and how many CPUs this process may use, e.g. "Intel(R) Xeon(R) Processor, 2 CPUs"."""
+    name = _cpuinfo("model name") or platform.processor() or platform.machine()
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{name}, {count} CPUs"
 

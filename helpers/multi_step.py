@@ -2,16 +2,18 @@
 
 For small models the cost of a Python call dwarfs a step, so `helpers.train` runs up to
 `steps_per_execution` steps (`train_step.make_train_step`) in one compiled call on index batches
-gathered from tensors already in memory. Each function is traced for one shape only: every call of an epoch
-gets the same (steps, batch_size) block of indices, padded, with the number of rows to run. The
-epoch's smaller last batch has another shape. Without a distribution strategy, the epoch's final
-call takes it as one more step: in a graph on the same path (its batch size may vary), in an XLA
-program (fixed shapes) on a path of its own. An XLA program without a strategy also takes its own
-snapshot for the undo (`non_finite`), resets the metrics in an epoch's first call, evaluates on the
-validation data in its last, and returns the results: on small models each call more would cost a
-tenth of an epoch. Graphs (short runs) keep those as calls of their own, since validation traced
-into the steps' graph takes seconds longer to trace; under a strategy, so does the last batch
-(`StepFunctions._last_step`).
+gathered from tensors already in memory. Each function is traced for one shape only: every call
+of an epoch gets the same (steps, batch_size) block of indices, padded, with the number of rows to
+run. The epoch's smaller last batch has another shape. Without a distribution strategy, the
+epoch's final call takes it as one more step: in a graph on the same path (its batch size may
+vary); in an XLA program (fixed shapes) padded to the full size with copies of its rows that weigh
+nothing, where that is safe (`helpers.padding`), else on a path of its own, compiled apart. An XLA
+program without a strategy also takes its own snapshot for the undo (`non_finite`), resets the
+metrics in an epoch's first call, evaluates on the validation data in its last (in equal batches,
+the last one padded where that is safe), and returns the results: on small models each call more
+would cost a tenth of an epoch. Graphs (short runs) keep those as calls of their own, since
+validation traced into the steps' graph takes seconds longer to trace; under a strategy, so does
+the last batch (`StepFunctions._last_step`).
 The functions live on the model (`StepFunctions.of`), so a later `train` call with the same
 optimizers, loss, metrics and data shapes reuses them instead of compiling again; they go when the
 model goes.
@@ -28,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.non_finite import all_finite, restore, snapshotter
-from helpers.train_step import make_train_step, mean_loss, update_metrics
+from helpers.padding import pads_safely
+from helpers.train_step import loss_values, make_train_step, mean_loss, update_metrics
 from helpers.training_inputs import OptimizerGroups
 
 Validation: TypeAlias = "tuple[tf.Tensor, tf.Tensor, int] | None"  # (X_val, y_val, batch size)
@@ -101,6 +104,8 @@ class StepFunctions:
         self.state = [*model.variables, *(v for optimizer, _ in groups for v in optimizer.variables)]
         self._snapshot = snapshotter(self.state)  # an XLA program without a strategy takes its own
         self._none: list[bool] | None = None  # which gradients are None, known once traced
+        self._pads = pads_safely(model, training=True)  # XLA: the smaller last batch padded (one pass)
+        self._pads_validation = pads_safely(model, training=False)  # XLA: validation in equal batches
         self._functions: dict[tuple, Callable] = {}  # the tf.functions
         self._concrete: dict[tuple, Callable] = {}   # their one trace each
 
@@ -252,6 +257,8 @@ class StepFunctions:
             def step(i):
                 if extra.shape[0] == 0:  # no smaller last batch: the batch size stays known
                     finite, *gradients = self._batch_gradients(X, y, batches[i])
+                elif xla and self._pads:  # fixed shapes: the last batch padded, one pass for both sizes
+                    finite, *gradients = self._padded_gradients(X, y, batches[i], extra, i < count)
                 elif xla:  # fixed shapes: a forward and backward pass for each batch size
                     finite, *gradients = tf.cond(i < count, lambda: self._batch_gradients(X, y, batches[i]),
                                                  lambda: self._batch_gradients(X, y, extra))
@@ -293,6 +300,38 @@ class StepFunctions:
         X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
         loss, y_pred, gradients = self.train_step.gradients(X_batch, y_batch, 1.0)
         update_metrics(self.trackers, loss, y_batch, y_pred)
+        return self._finite_and_kept(loss, gradients)
+
+    def _padded_gradients(self, X, y, full_batch, last_batch, is_full):
+        # `_batch_gradients` on `full_batch`, or on `last_batch` padded to the same size with copies
+        # of its own rows (finite where it is), the copies weighted 0 in the loss and left out of
+        # the metrics: their gradients are zero, and the step is the smaller batch's (`helpers.padding`).
+        size, rows = full_batch.shape[0], last_batch.shape[0]
+        indices = tf.where(is_full, full_batch, tf.gather(last_batch, tf.range(size) % rows))
+        X_batch, y_batch = tf.gather(X, indices), tf.gather(y, indices)
+        real_rows = tf.where(is_full, size, rows)
+
+        def loss_of_real_rows(y_true, y_pred):
+            values = loss_values(self.loss_fn, y_true, y_pred)
+            if values.shape.rank == 0 or values.shape[0] != size:  # not per instance: its mean on the real rows
+                # (a tf.cond in the gradient's path: XLA compiles a second pass, as without padding)
+                return tf.cond(is_full, lambda: tf.reduce_mean(values),
+                               lambda: mean_loss(self.loss_fn, y_true[:rows], y_pred[:rows]))
+            # 1 for every row of a full batch (exact: the same mean as unpadded), size/rows or 0 otherwise
+            weights = tf.where(tf.range(size) < real_rows, size / real_rows, 0.0)
+            return tf.reduce_mean(values * tf.reshape(tf.cast(weights, values.dtype), [-1] + [1] * (values.shape.rank - 1)))
+
+        step = make_train_step(self.model, self.groups, loss_of_real_rows, self.replicas)
+        loss, y_pred, gradients = step.gradients(X_batch, y_batch, 1.0)
+        tf.cond(is_full, lambda: self._update_metrics(loss, y_batch, y_pred),
+                lambda: self._update_metrics(loss, y_batch[:rows], y_pred[:rows]))
+        return self._finite_and_kept(loss, gradients)
+
+    def _update_metrics(self, loss, y_batch, y_pred):
+        update_metrics(self.trackers, loss, y_batch, y_pred)
+        return tf.constant(True)  # for tf.cond
+
+    def _finite_and_kept(self, loss, gradients):
         none = [g is None for g in gradients]
         if self._none not in (None, none):  # traced for another batch size first
             raise ValueError("The model's loss reaches other weights with one batch size than with another (a full "
@@ -325,6 +364,9 @@ class StepFunctions:
 
         self._reset_trackers()
         count = X.shape[0]
+        if xla and self.plain and self._pads_validation:
+            self._evaluate_in_equal_batches(X, y, batch_size)
+            return _validation_names(self.results())
 
         def body(i):
             start = i * batch_size
@@ -341,6 +383,34 @@ class StepFunctions:
         else:  # a graph's batch size may vary: one forward pass to trace, the last batch's included
             tf.while_loop(lambda i: i < -(-count // batch_size), body, (tf.constant(0),))
         return _validation_names(self.results())
+
+    def _evaluate_in_equal_batches(self, X, y, most):
+        # `_evaluate` in an XLA program on one device: equal batches of at most `most` instances,
+        # the last one padded with copies of the last instance and the copies left out of the
+        # loss and metrics, so that one forward pass is compiled, not one for each batch size.
+        count = X.shape[0]
+        calls = -(-count // most)
+        size = -(-count // calls)
+        rows = count - (calls - 1) * size  # in the last batch
+
+        def body(i):
+            indices = tf.minimum(i * size + tf.range(size), count - 1)
+            y_batch = tf.gather(y, indices)
+            y_pred = self.model(tf.gather(X, indices), training=False)
+
+            def update(n):
+                loss = mean_loss(self.loss_fn, y_batch[:n], y_pred[:n])
+                if self.model.losses:
+                    loss += tf.add_n(self.model.losses)
+                return self._update_metrics(loss, y_batch[:n], y_pred[:n])
+
+            if rows == size:
+                update(size)
+            else:
+                tf.cond(i < calls - 1, lambda: update(size), lambda: update(rows))
+            return i + 1
+
+        tf.while_loop(lambda i: i < calls, body, (tf.constant(0),))
 
 
 def _validation_names(results: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -95,5 +95,16 @@ def mean_loss(loss_fn: Callable, y_batch: tf.Tensor, y_pred: tf.Tensor) -> tf.Te
         >>> float(mean_loss(keras.losses.MeanSquaredError(), tf.zeros((2, 1)), tf.ones((2, 1))))
         1.0
     """
-    losses = loss_fn.call(y_batch, y_pred) if isinstance(loss_fn, keras.losses.Loss) else loss_fn(y_batch, y_pred)
-    return tf.reduce_mean(losses)
+    return tf.reduce_mean(loss_values(loss_fn, y_batch, y_pred))
+
+
+def loss_values(loss_fn: Callable, y_batch: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """`loss_fn`'s values before the mean: one per instance for Keras losses (their unreduced `call`).
+
+    A plain function's result as it comes (per instance, or already a mean).
+
+    Example:
+        >>> loss_values(keras.losses.MeanSquaredError(), tf.zeros((2, 1)), tf.constant([[1.0], [3.0]])).numpy()
+        array([1., 9.], dtype=float32)
+    """
+    return loss_fn.call(y_batch, y_pred) if isinstance(loss_fn, keras.losses.Loss) else loss_fn(y_batch, y_pred)

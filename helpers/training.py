@@ -246,12 +246,12 @@ def _run_calls(steps_functions: StepFunctions, X: tf.Tensor, y: tf.Tensor, order
 
 XLA_MIN_STEPS = 5_000  # steps in one call from which XLA's compile time pays off even for tiny models, on CPUs
 # Or steps × batch size × trainable parameters: the work from which it pays off. Measured on 2 cores
-# (Nadam, batch 32, 5,000 Fashion-MNIST images, fresh processes, graph / XLA): 20×100 ELU, 5 epochs
-# (6.8e9), 5.5–7.4 s / 8.2–8.9 s; with Batch Normalization, 12.5–17.6 s / 18.4–19.1 s. XLA's extra
-# compile time is repaid after about 13 epochs (1.8e10) and 10 epochs (1.4e10), from the two runs'
-# per-epoch times (graph 0.45–0.57 s, XLA 0.22–0.27 s; with BN 1.0–1.3 s and 0.25–0.35 s): the
-# threshold sits between the two.
-XLA_MIN_WORK = 1.5e10
+# (Nadam, batch 32, 2,000 validation images, fresh processes, 5 epochs, graph / XLA, from the call):
+# Fashion-MNIST MLP 784-300-100-10 on 10,000 images (1.3e10), 3.5-3.9 s / 3.0-3.1 s; chapter 11's
+# 20×100 ELU network on 5,000 (6.8e9), 4.8-4.9 s / 5.1-5.2 s; with Batch Normalization, 8.1-8.2 s /
+# 9.8-9.9 s. From their per-epoch times (graph 0.57, 0.39 and 0.60 s; XLA 0.21, 0.19 and 0.23 s),
+# XLA's extra compile time is repaid from about 9e9, 9e9 and 1.3e10: the threshold sits among them.
+XLA_MIN_WORK = 1.0e10
 
 
 def _use_xla(jit_compile: bool | None, strategy: tf.distribute.Strategy, steps_functions: StepFunctions,

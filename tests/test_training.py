@@ -185,6 +185,63 @@ def test_an_embedding_with_sparse_gradients_matches_an_eager_loop(jit_compile):
     assert_trained_like_an_eager_loop(model, build(), keras.optimizers.SGD(0.1), X, y, epochs=2, batch_size=8)
 
 
+def squared_errors(y_true, y_pred):  # one value per element: `train` weights them per instance
+    return tf.square(y_true - y_pred)
+
+
+def mean_squared_error(y_true, y_pred):  # already a mean: `train` computes it again on the real rows
+    return tf.reduce_mean(tf.square(y_true - y_pred))
+
+
+@pytest.mark.parametrize("loss_fn", [keras.losses.MeanSquaredError(), squared_errors, mean_squared_error],
+                         ids=["keras-loss", "per-element", "mean"])
+def test_under_xla_a_padded_smaller_last_batch_trains_and_reports_like_the_unpadded_one(loss_fn):
+    # Per-instance layers: the XLA program pads the last batch (3 of 8) with copies of its rows
+    # instead of compiling a second pass. The copies must count nowhere: not in the gradients (the
+    # eager loop), nor in the loss and metrics (the graph, which runs the batch of 3 as it is).
+    # (Of 2 rows, 4 copies each would give the same mean: 3 do not divide 8.)
+    X, y = linear_data(n=91)
+
+    def build():
+        keras.utils.set_random_seed(3)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="elu"), keras.layers.Dense(1)])
+
+    arguments = dict(epochs=3, batch_size=8, loss_fn=loss_fn, metrics=[CountSeen(), "mae"])
+    model = build()
+    history = fit(model, X, y, optimizer=keras.optimizers.Nadam(0.01), jit_compile=True, **arguments)
+    assert history["seen"] == [91.0] * 3
+    assert_trained_like_an_eager_loop(model, build(), keras.optimizers.Nadam(0.01), X, y, epochs=3, batch_size=8)
+    graph = fit(build(), X, y, optimizer=keras.optimizers.Nadam(0.01), jit_compile=False, **arguments)
+    np.testing.assert_allclose(history["loss"], graph["loss"], rtol=1e-5)
+    np.testing.assert_allclose(history["mae"], graph["mae"], rtol=1e-5)
+
+
+def test_under_xla_only_models_that_pad_safely_trace_a_single_forward_pass(monkeypatch):
+    traced = []  # the Dense layers called while tracing (not eagerly, as the argument checks call them)
+    dense_call = keras.layers.Dense.call
+
+    def counting_call(self, inputs, training=None):
+        if not tf.executing_eagerly():
+            traced.append(self.name)
+        return dense_call(self, inputs, training=training)
+
+    monkeypatch.setattr(keras.layers.Dense, "call", counting_call)
+    X, y = linear_data(n=90)  # batches of 8, and a smaller last one of 2
+    validation_data = linear_data(n=2_500, seed=1)  # in batches of at most 1,024
+    fit(linear_model(), X, y, epochs=1, batch_size=8, jit_compile=True, validation_data=validation_data)
+    assert len(traced) == 2  # training: one pass for both batch sizes; validation: three equal batches
+    traced.clear()
+    keras.utils.set_random_seed(0)
+    with_batch_norm = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+    fit(with_batch_norm, X, y, epochs=1, batch_size=8, jit_compile=True, validation_data=validation_data)
+    assert len(traced) == 3  # batch statistics: a training pass for each batch size; validation's one
+    traced.clear()
+    with_a_custom_layer = keras.Sequential([keras.Input((3,)), Unused(), keras.layers.Dense(1)])
+    with pytest.warns(UserWarning, match="Gradients do not exist"):
+        fit(with_a_custom_layer, X, y, epochs=1, batch_size=8, jit_compile=True, validation_data=validation_data)
+    assert len(traced) == 4  # unknown layers: a pass for each size, in training (8, 2) and validation (1,024, 452)
+
+
 def assert_trained_like_an_eager_loop(model, reference, optimizer, X, y, epochs, batch_size):
     # The textbook's loop, over the batches that `fit(..., rng=0)` visits, the smaller last one included.
     loss_fn, rng = keras.losses.MeanSquaredError(), np.random.default_rng(0)
@@ -235,7 +292,7 @@ def test_without_rng_two_runs_after_the_same_global_seed_end_with_identical_weig
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
-@pytest.mark.parametrize("n_valid", [40, 2_500])  # one batch; two of 1,024 and a smaller last one
+@pytest.mark.parametrize("n_valid", [40, 2_048, 2_500])  # one batch; two of 1,024; three of 834 or 832 (XLA, padded) or two of 1,024 and one of 452
 @pytest.mark.parametrize("steps_per_execution", [3, 1024])  # validation in the last of several calls, or in the only one
 def test_validation_scores_match_an_independent_evaluation(jit_compile, n_valid, steps_per_execution):
     X, y = linear_data()

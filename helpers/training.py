@@ -58,9 +58,13 @@ def train(
     the same shapes, so each function (the steps, the smaller last batch's included, and
     validation, which an XLA program runs itself) is compiled at most once per call of `train`, and
     not at all when `train` is called again on the same model with the same optimizer, loss,
-    metrics and data shapes (the validation data's included). Metric names resolve as in
-    `model.compile()`: with integer labels,
-    `"accuracy"` is sparse categorical accuracy.
+    metrics and data shapes (the validation data's included). In an XLA program, where every layer
+    of the model is a Keras layer that treats each instance on its own (`helpers.padding`), the
+    smaller last batch is padded to the full size with copies of its rows that count in neither the
+    loss nor the metrics, so one forward and backward pass is compiled, not two: the step is the
+    same, up to rounding (a Dropout layer draws masks for the copies too, so the real rows get other
+    masks than in a graph, from the same distribution). Metric names resolve as in
+    `model.compile()`: with integer labels, `"accuracy"` is sparse categorical accuracy.
 
     A step whose loss is not finite, or that leaves a NaN or infinite weight (from a non-finite
     gradient, say), stops training with a `FloatingPointError` naming the epoch and step, and

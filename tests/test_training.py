@@ -257,18 +257,42 @@ def assert_trained_like_an_eager_loop(model, reference, optimizer, X, y, epochs,
         np.testing.assert_allclose(trained.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6, err_msg=trained.path)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_a_float64_model_trains_with_a_smaller_last_batch(jit_compile):
-    X, y = linear_data(n=90)
+def test_a_float64_model_trains_with_a_smaller_last_batch_alike_in_a_graph_and_padded_under_xla():
+    X, y = linear_data(n=91)  # batches of 8, and a smaller last one of 3
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float64")
     try:
-        model = linear_model(seed=1)
-        history = fit(model, X.astype("float64"), y.astype("float64"), epochs=2, batch_size=8, jit_compile=jit_compile)
+        runs = {}
+        for jit_compile in (False, True):
+            model = linear_model(seed=1)
+            history = fit(model, X.astype("float64"), y.astype("float64"), epochs=2, batch_size=8, jit_compile=jit_compile)
+            runs[jit_compile] = history, [w.numpy() for w in model.weights]
     finally:
         keras.config.set_dtype_policy(policy)
     assert model.weights[0].dtype == "float64"
-    assert history["loss"][1] < history["loss"][0]
+    assert runs[True][0]["loss"][1] < runs[True][0]["loss"][0]
+    np.testing.assert_allclose(runs[True][0]["loss"], runs[False][0]["loss"], rtol=1e-10)
+    for xla, graph in zip(runs[True][1], runs[False][1]):
+        np.testing.assert_allclose(xla, graph, rtol=1e-10)
+
+
+def test_a_padded_last_batch_adds_the_weights_penalty_once_and_draws_dropout_for_every_row():
+    X, y = linear_data(n=91)
+
+    def build(*noise):
+        keras.utils.set_random_seed(4)
+        return keras.Sequential([keras.Input((3,)), *noise, keras.layers.Dense(
+            4, activation="elu", kernel_regularizer=keras.regularizers.L2(0.01)), keras.layers.Dense(1)])
+
+    arguments = dict(epochs=2, batch_size=8, metrics=[CountSeen()])
+    xla, graph = build(), build()
+    xla_history = fit(xla, X, y, jit_compile=True, **arguments)
+    graph_history = fit(graph, X, y, jit_compile=False, **arguments)
+    np.testing.assert_allclose(xla_history["loss"], graph_history["loss"], rtol=1e-5)
+    for trained, expected in zip(xla.weights, graph.weights):
+        np.testing.assert_allclose(trained.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    noisy = fit(build(keras.layers.Dropout(0.3), keras.layers.GaussianNoise(0.1)), X, y, jit_compile=True, **arguments)
+    assert noisy["seen"] == [91.0, 91.0] and np.all(np.isfinite(noisy["loss"]))
 
 
 def test_same_seed_same_result_other_seed_other_result():

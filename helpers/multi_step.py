@@ -357,10 +357,7 @@ class StepFunctions:
         def replica_step(X, y, indices):
             X_batch, y_batch, share = self._replica_batch(X, y, indices)
             y_pred = self.model(X_batch, training=False)
-            loss = tf.math.multiply_no_nan(mean_loss(self.loss_fn, y_batch, y_pred), share)
-            if self.model.losses:
-                loss += tf.add_n(self.model.losses) / self.replicas
-            return tf.reshape(loss, [1]), y_batch, y_pred
+            return tf.reshape(self._validation_loss(y_batch, y_pred, share), [1]), y_batch, y_pred
 
         def evaluate_batch(indices):
             self._gathered_update(*self.strategy.run(replica_step, args=(X, y, indices)))
@@ -387,6 +384,13 @@ class StepFunctions:
             tf.while_loop(lambda i: i < -(-count // batch_size), body, (tf.constant(0),))
         return _validation_names(self.results())
 
+    def _validation_loss(self, y_batch, y_pred, share):
+        # This replica's part (`share`) of a validation batch's mean loss, regularization counted once in total.
+        loss = tf.math.multiply_no_nan(mean_loss(self.loss_fn, y_batch, y_pred), share)
+        if self.model.losses:
+            loss += tf.add_n(self.model.losses) / self.replicas
+        return loss
+
     def _evaluate_in_equal_batches(self, X, y, most):
         # `_evaluate` in an XLA program on one device: equal batches of at most `most` instances,
         # the last one padded with copies of the last instance and the copies left out of the
@@ -402,9 +406,7 @@ class StepFunctions:
             y_pred = self.model(tf.gather(X, indices), training=False)
 
             def update(n):
-                loss = mean_loss(self.loss_fn, y_batch[:n], y_pred[:n])
-                if self.model.losses:
-                    loss += tf.add_n(self.model.losses)
+                loss = self._validation_loss(y_batch[:n], y_pred[:n], 1.0)
                 return self._update_metrics(loss, y_batch[:n], y_pred[:n])
 
             if rows == size:

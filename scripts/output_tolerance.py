@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf)\b")
@@ -88,10 +89,12 @@ def align_text(fresh: str, stored: str, rtol: float, atol: float) -> str:
 
 
 def _close(fresh: str, stored: str, rtol: float, atol: float) -> bool:
-    a, b = float(fresh), float(stored)
-    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+    """Whether two printed numbers are within tolerance, in decimal arithmetic: in binary floating
+    point, 2.5 - 2.4 is 0.10000000000000009, so one last-digit step would exceed an atol of 0.1."""
+    a, b = Decimal(fresh), Decimal(stored)
+    if not (a.is_finite() and b.is_finite()):
         return fresh == stored
-    return abs(a - b) <= atol + rtol * abs(b)
+    return abs(a - b) <= Decimal(repr(atol)) + Decimal(repr(rtol)) * abs(b)
 
 
 def align_outputs(fresh: list[dict], stored: list[dict], rtol: float, atol: float) -> list[dict]:

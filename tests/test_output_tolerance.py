@@ -21,6 +21,13 @@ def test_absolute_tolerance_covers_values_near_zero():
     assert align_text("bias -0.0004", "bias 0.0003", rtol=0.5, atol=0.0) == "bias -0.0004"
 
 
+def test_a_difference_equal_to_the_tolerance_is_within_it_as_printed():
+    # In binary floating point 2.5 - 2.4 exceeds 0.1; the printed decimals differ by exactly 0.1.
+    assert align_text("gain 2.4 points", "gain 2.5 points", rtol=0.0, atol=0.1) == "gain 2.5 points"
+    assert align_text("rate 1.1e-05", "rate 1e-05", rtol=0.1, atol=0.0) == "rate 1e-05"
+    assert align_text("gain 2.39 points", "gain 2.5 points", rtol=0.0, atol=0.1) == "gain 2.39 points"
+
+
 def test_other_words_or_another_count_of_numbers_leave_the_fresh_text_unchanged():
     assert align_text("stopped at epoch 3", "finished at epoch 3", rtol=1, atol=1) == "stopped at epoch 3"
     assert align_text("scores 1 2", "scores 1 2 3", rtol=1, atol=1) == "scores 1 2"

@@ -6,11 +6,14 @@
   and cap, OS, device, versions) is compared exactly. Elsewhere each cell that states a tolerance
   (metadata `tolerance`) is compared within it, and every other cell still exactly
   (scripts/output_tolerance.py). The header of the run says which notebooks are compared how.
+* Ctrl-C reaches Python's handler even when the runner was started with SIGINT ignored (in the
+  background: `nohup`, or `&` in a script), so the tests of Ctrl-C do not depend on how pytest started.
 * TensorFlow's stderr depends on the machine: what a notebook teaches is in its stdout and its
   displayed results, so stderr is not compared.
 """
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -69,6 +72,8 @@ def _comparison(item, compare):
 
 
 def pytest_configure(config):
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # inherited from a background start
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     # Two logical CPU devices, so tests can run a MirroredStrategy with two replicas on any machine.
     import tensorflow as tf
 

@@ -1,7 +1,10 @@
 """Ctrl-C is held back until the block says it can stop, and the usual handler comes back."""
 
 import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +89,15 @@ def test_a_ctrl_c_not_handled_by_python_is_left_alone(handler, monkeypatch):
     with deferred_interrupts() as pending:
         assert not pending()
     assert installed == []
+
+
+def test_ctrl_c_tests_pass_when_pytest_starts_with_sigint_ignored():
+    # A runner started in the background inherits SIGINT ignored; conftest.py gives it Python's handler.
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    root = Path(__file__).resolve().parents[1]
+    test = "tests/test_interrupts.py::test_a_ctrl_c_is_held_back_seen_as_pending_and_announced_on_stderr"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=-p no:cacheprovider", test],
+                         cwd=root, capture_output=True, text=True, preexec_fn=ignore_sigint, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]

@@ -61,7 +61,8 @@ def train(
     metrics and data shapes (the validation data's included). In an XLA program, where every layer
     of the model is a Keras layer that treats each instance on its own (`helpers.padding`), the
     smaller last batch is padded to the full size with copies of its rows that count in neither the
-    loss nor the metrics, so one forward and backward pass is compiled, not two: the step is the
+    loss nor the metrics (weighted 0 for Keras's per-instance losses; any other loss is computed
+    again on the real rows), so one forward and backward pass is compiled, not two: the step is the
     same, up to rounding (a Dropout layer draws masks for the copies too, so the real rows get other
     masks than in a graph, from the same distribution). Metric names resolve as in
     `model.compile()`: with integer labels, `"accuracy"` is sparse categorical accuracy.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import nbformat
@@ -51,16 +52,17 @@ def needed(fresh: list, stored: list) -> dict[str, float] | None:
     for a_text, b_text in zip(fresh_texts, stored_texts):
         if _skeleton(a_text) != _skeleton(b_text):
             return None
-        for a, b in zip(NUMBER.findall(a_text), NUMBER.findall(b_text)):
-            a, b = float(a), float(b)
+        for a_number, b_number in zip(NUMBER.findall(a_text), NUMBER.findall(b_text)):
+            a, b = float(a_number), float(b_number)
             if math.isnan(a) != math.isnan(b) or (math.isinf(a) or math.isinf(b)) and a != b:
                 return None
             if a == b or math.isnan(a):
                 continue
+            difference = float(abs(Decimal(a_number) - Decimal(b_number)))  # as printed, like _close
             if abs(b) >= NEAR_ZERO:
-                rtol = max(rtol, abs(a - b) / abs(b))
+                rtol = max(rtol, difference / abs(b))
             else:
-                atol = max(atol, abs(a - b))
+                atol = max(atol, difference)
     return {"rtol": rtol, "atol": atol}
 
 

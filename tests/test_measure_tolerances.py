@@ -43,3 +43,9 @@ def test_the_order_of_an_outputs_formats_does_not_matter():
     fresh = [nbformat.v4.new_output("execute_result", data={"text/plain": "0.5", "text/html": "<b>0.5</b>"})]
     stored = [nbformat.v4.new_output("execute_result", data={"text/html": "<b>0.5</b>", "text/plain": "0.5"})]
     assert needed(fresh, stored) == {"rtol": 0.0, "atol": 0.0}
+
+
+def test_a_last_digit_step_measures_as_printed():
+    # In binary floating point 0.009 - 0.002 is 0.006999999999999999; printed, they differ by 0.007.
+    assert needed(stdout("bias 0.009"), stdout("bias 0.002"))["atol"] == 0.007
+    assert needed(stdout("bias 0.0061"), stdout("bias 0.0012"))["atol"] == 0.0049
